@@ -1,0 +1,71 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from qualgent import __version__
+from qualgent.api import errors
+from qualgent.api.context import Context
+from qualgent.api.errors import ApiError
+from qualgent.api.ratelimit import RateLimit
+from qualgent.config import Settings
+from qualgent.db.engine import make_engine, make_sessionmaker
+from qualgent.storage import LocalBlobStore
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    """database_url is resolved by the caller (embedded or external) and already migrated."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(database_url, settings.db_pool_size)
+        app.state.ctx = Context(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            blobs=LocalBlobStore(settings.blob_root),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="qualgent",
+        version=__version__,
+        description="Self-hostable AI-driven mobile app testing. Authenticate with X-Api-Key.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RateLimit, limit=settings.rate_limit, redis_url=settings.redis_url)
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict:
+        """The process answers; touches nothing (the benchmarks' bare endpoint)."""
+        return {"status": "ok"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """200 when the database answers."""
+        try:
+            async with app.state.ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+            raise ApiError(503, "database_unavailable", "The database does not answer.") from exc
+        return {"status": "ok"}
+
+    from qualgent.apps.routes import downloads, router as apps_router
+    from qualgent.categories.routes import router as categories_router
+    from qualgent.devices.routes import router as devices_router
+    from qualgent.runs.routes import jobs, router as runs_router
+    from qualgent.testcases.routes import router as testcases_router
+
+    for router in (apps_router, categories_router, testcases_router, runs_router, jobs,
+                   devices_router):
+        app.include_router(router, prefix="/v1")
+    app.include_router(downloads)
+    return app

@@ -1,0 +1,1 @@
+"""Uploaded builds: streaming upload, listing, signed download links, soft delete."""

@@ -1,0 +1,1 @@
+"""Categories group test cases; created by admins, listed over the API."""

@@ -1,0 +1,154 @@
+"""The `qualgent` command: serve the API, migrate, and bootstrap organizations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+
+from qualgent.config import Settings
+
+app = typer.Typer(help="Self-hostable AI-driven mobile app testing.", no_args_is_help=True)
+admin = typer.Typer(help="Bootstrap organizations, keys, credits, categories, devices.",
+                    no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+app.add_typer(db_app, name="db")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _ready_url(settings: Settings) -> str:
+    """The database URL, with the embedded server started if needed and the schema current."""
+    from qualgent.db.embedded import database_url
+    from qualgent.db.migrate import upgrade
+
+    url = database_url(settings)
+    asyncio.run(upgrade(url))
+    return url
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP API (migrating the database first)."""
+    import uvicorn
+
+    from qualgent.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    url = _ready_url(settings)
+    uvicorn.run(create_app(settings, url), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    _ready_url(Settings())
+    typer.echo("database is at the latest schema")
+
+
+def _run_admin(op: Callable[..., Awaitable[dict]], as_json: bool, *args: Any) -> None:
+    from qualgent.db.engine import make_engine, make_sessionmaker
+    from qualgent.orgs.admin import AdminError
+
+    url = _ready_url(Settings())
+
+    async def go() -> dict:
+        engine = make_engine(url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await op(session, *args)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(go())
+    except AdminError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}))
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")
+
+
+@admin.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Option("--name")],
+    credits: Annotated[int, typer.Option("--credits")] = 0,
+    plan: Annotated[str, typer.Option("--plan", help="enterprise or free")] = "enterprise",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an organization and its first API key (shown once)."""
+    from qualgent.orgs.admin import create_org as op
+
+    if plan not in ("enterprise", "free"):
+        raise typer.BadParameter("plan must be enterprise or free", param_hint="--plan")
+    _run_admin(op, as_json, name, credits, plan)
+
+
+@admin.command("create-key")
+def create_key(org: Annotated[str, typer.Option("--org")], as_json: JsonOpt = False) -> None:
+    """Issue another API key for an organization (shown once)."""
+    from qualgent.orgs.admin import create_key as op
+
+    _run_admin(op, as_json, org)
+
+
+@admin.command("revoke-key")
+def revoke_key(key: Annotated[str, typer.Option("--key")], as_json: JsonOpt = False) -> None:
+    """Revoke an API key; it answers 401 from then on."""
+    from qualgent.orgs.admin import revoke_key as op
+
+    _run_admin(op, as_json, key)
+
+
+@admin.command("add-credits")
+def add_credits(
+    org: Annotated[str, typer.Option("--org")],
+    amount: Annotated[int, typer.Option("--amount")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Top up an organization's credits."""
+    from qualgent.orgs.admin import add_credits as op
+
+    _run_admin(op, as_json, org, amount)
+
+
+@admin.command("create-category")
+def create_category(
+    org: Annotated[str, typer.Option("--org")],
+    name: Annotated[str, typer.Option("--name")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a category in an organization."""
+    from qualgent.orgs.admin import create_category as op
+
+    _run_admin(op, as_json, org, name)
+
+
+@admin.command("register-device")
+def register_device(
+    name: Annotated[str, typer.Option("--name")],
+    platform: Annotated[str, typer.Option("--platform", help="Android or iOS")],
+    os_version: Annotated[str, typer.Option("--os-version")],
+    form_factor: Annotated[str, typer.Option("--form-factor", help="phone or tablet")] = "phone",
+    sms: Annotated[bool, typer.Option("--sms", help="The device has a SIM for SMS OTPs.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a device profile to the catalog (until workers register real devices)."""
+    from qualgent.orgs.admin import register_device as op
+
+    _run_admin(op, as_json, name, platform, os_version, form_factor, sms)

@@ -1,0 +1,54 @@
+"""Settings, read once from the environment (prefix QUALGENT_)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUALGENT_", extra="ignore")
+
+    database_url: str | None = None
+    """External PostgreSQL (postgresql://...). Unset: an embedded server in data_dir."""
+    data_dir: Path = Path(platformdirs.user_data_dir("qualgent"))
+    redis_url: str | None = None
+    """Shared rate-limit window for several API processes (redis://host:port/db)."""
+    rate_limit: str = "10/second"
+    max_single_upload_mb: int = 2048
+    credits_per_run: int = 1
+    public_url: str = "http://127.0.0.1:8000"
+    """Base URL users reach this server at; used in run links and download links."""
+    secret_key: str | None = None
+    """Signs download links. Unset: generated once and kept in data_dir (set it for replicas)."""
+    blob_dir: Path | None = None
+    """Local blob store root. Unset: data_dir/blobs."""
+    db_pool_size: int = 10
+
+    @cached_property
+    def blob_root(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: two processes starting together agree on one key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_single_upload_mb * 1024 * 1024

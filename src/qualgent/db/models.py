@@ -1,0 +1,229 @@
+"""The relational model. Every org-owned row carries organization_id; queries filter by it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def _uuid() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _org() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
+        CheckConstraint("plan IN ('enterprise', 'free')", name="plan_known"),
+    )
+    id: Mapped[uuid.UUID] = _uuid()
+    name: Mapped[str] = mapped_column(Text)
+    plan: Mapped[str] = mapped_column(String(20), default="enterprise")
+    credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = _created()
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    """Only the SHA-256 of a key is kept; `prefix` lets people tell keys apart."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CreditLedger(Base):
+    """Every change to an organization's balance, with the balance it left."""
+
+    __tablename__ = "credit_ledger"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    organization_id: Mapped[uuid.UUID] = _org()
+    delta: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(40))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    test_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class TestCase(Base):
+    """The mutable head of a test case; its content lives in immutable versions."""
+
+    __test__ = False  # not a pytest class
+    __tablename__ = "test_cases"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'archived')", name="status_known"),
+        Index("ix_test_cases_org_status", "organization_id", "status"),
+    )
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL")
+    )
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    current_version_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class TestCaseVersion(Base):
+    __test__ = False  # not a pytest class
+    __tablename__ = "test_case_versions"
+    __table_args__ = (UniqueConstraint("test_case_id", "version_number"),)
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    test_case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("test_cases.id", ondelete="CASCADE")
+    )
+    version_number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    category_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    steps: Mapped[list[Any]] = mapped_column(JSONB)
+    variables: Mapped[list[Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+
+
+class AppFile(Base):
+    __tablename__ = "app_files"
+    __table_args__ = (Index("ix_app_files_org_created", "organization_id", "created_at"),)
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    file_path: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str] = mapped_column(Text)
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    file_type: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    app_name: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    os: Mapped[str] = mapped_column(String(10))
+    package_name: Mapped[str] = mapped_column(Text)
+    version_name: Mapped[str | None] = mapped_column(Text)
+    version_code: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    """A device profile in the shared pool. Catalog entries have no host."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint("platform IN ('Android', 'iOS')", name="platform_known"),
+        CheckConstraint("form_factor IN ('phone', 'tablet')", name="form_factor_known"),
+    )
+    id: Mapped[uuid.UUID] = _uuid()
+    name: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(10))
+    os_version: Mapped[str] = mapped_column(Text)
+    form_factor: Mapped[str] = mapped_column(String(10), default="phone")
+    sms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    host: Mapped[str | None] = mapped_column(Text)
+    serial: Mapped[str | None] = mapped_column(Text)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class TestRun(Base):
+    __test__ = False  # not a pytest class
+    __tablename__ = "test_runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'passed', 'failed', 'completed')",
+            name="status_known",
+        ),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        Index("ix_test_runs_org_created", "organization_id", "created_at", "id"),
+        Index(
+            "ix_test_runs_queue",
+            "priority_rank",
+            "created_at",
+            postgresql_where="status = 'queued'",
+        ),
+        Index("ix_test_runs_case_created", "test_case_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    batch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    test_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("test_cases.id"))
+    test_case_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("test_case_versions.id"))
+    version_number: Mapped[int] = mapped_column(Integer)
+    app_file_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_files.id"))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    progress: Mapped[int] = mapped_column(SmallInteger, default=0)
+    priority: Mapped[str] = mapped_column(String(8), default="medium")
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, default=1)
+    device_name: Mapped[str] = mapped_column(Text)
+    device_platform: Mapped[str] = mapped_column(String(10))
+    device_os_version: Mapped[str | None] = mapped_column(Text)
+    device_orientation: Mapped[str | None] = mapped_column(String(10))
+    use_sim: Mapped[bool] = mapped_column(Boolean, default=False)
+    mode: Mapped[str] = mapped_column(String(10), default="agent")
+    vars: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    resolved_steps: Mapped[list[Any]] = mapped_column(JSONB)
+    warnings: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    audit_source_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    credits_charged: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

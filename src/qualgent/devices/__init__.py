@@ -1,0 +1,1 @@
+"""The device pool: catalog profiles now, live worker devices next."""

@@ -1,0 +1,1 @@
+"""Organizations, their API keys and credits: the admin operations behind `qualgent admin`."""

@@ -1,0 +1,1 @@
+"""Test runs: batch submission (credits, variables, devices) and the jobs API."""

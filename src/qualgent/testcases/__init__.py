@@ -1,0 +1,1 @@
+"""Test cases: versioned plain-English steps with declared variables."""

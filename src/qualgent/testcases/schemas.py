@@ -1,0 +1,82 @@
+"""Request bodies for test cases, validated exactly as the API reference's variable table says."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field(min_length=1, max_length=2000)
+
+
+class Variable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=40)
+    type: Literal["string", "number"]
+    required: bool = False
+    default: str | int | float | None = None
+    description: str | None = Field(default=None, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not VAR_NAME.match(v):
+            raise ValueError(f"variable name '{v}' must match ^[a-z][a-z0-9_]*$")
+        return v
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _no_bool(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError("default must be a string or a number, not a boolean")
+        return v
+
+    @model_validator(mode="after")
+    def _default_matches_type(self) -> Variable:
+        if self.default is not None and not matches_type(self.default, self.type):
+            raise ValueError(f"default of '{self.name}' must be a {self.type}")
+        return self
+
+
+def matches_type(value: object, kind: str) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _UniqueVariables(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("variables", check_fields=False)
+    @classmethod
+    def _unique(cls, variables: list[Variable] | None) -> list[Variable] | None:
+        seen: set[str] = set()
+        for v in variables or []:
+            if v.name in seen:
+                raise ValueError(f"variable name '{v.name}' is declared twice")
+            seen.add(v.name)
+        return variables
+
+
+class CaseCreate(_UniqueVariables):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    category_id: str | None = None
+    steps: list[Step] = Field(min_length=1, max_length=500)
+    variables: list[Variable] = Field(default_factory=list, max_length=100)
+
+
+class CaseUpdate(_UniqueVariables):
+    """Fields left out keep their current value; any edit creates a new version."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    category_id: str | None = None
+    steps: list[Step] | None = Field(default=None, min_length=1, max_length=500)
+    variables: list[Variable] | None = Field(default=None, max_length=100)

