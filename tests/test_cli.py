@@ -1,0 +1,59 @@
+"""The `qualgent admin` commands, run as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import Db, Org, Server
+
+
+def _qualgent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["qualgent", *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_admin_commands_against_a_database(db_url: str, db: Db, server: Server,
+                                            tmp_path: Path) -> None:
+    env = {"QUALGENT_DATABASE_URL": db_url, "QUALGENT_DATA_DIR": str(tmp_path)}
+    made = json.loads(_qualgent(env, "admin", "create-org", "--name", "Initech", "--credits",
+                                "5", "--json").stdout)
+    assert made["api_key"].startswith("qg_")
+    org_id = made["organization_id"]
+    with server.client(made["api_key"]) as c:
+        assert c.get("/v1/apps/list").status_code == 200
+    second = json.loads(_qualgent(env, "admin", "create-key", "--org", org_id, "--json").stdout)
+    out = _qualgent(env, "admin", "add-credits", "--org", org_id, "--amount", "10", "--json")
+    assert json.loads(out.stdout)["credits"] == 15
+    cat = json.loads(_qualgent(env, "admin", "create-category", "--org", org_id, "--name",
+                               "Smoke", "--json").stdout)
+    dev = json.loads(_qualgent(env, "admin", "register-device", "--name", "iPad Pro",
+                               "--platform", "iOS", "--os-version", "16.0", "--form-factor",
+                               "tablet", "--json").stdout)
+    assert dev["sms_enabled"] is False
+    with server.client(second["api_key"]) as c:
+        assert c.get("/v1/categories/list").json()[0]["id"] == cat["id"]
+        assert c.get("/v1/devices").json()["tablet"][0]["name"] == "iPad Pro"
+    assert _qualgent(env, "admin", "revoke-key", "--key", second["api_key"]).returncode == 0
+    with server.client(second["api_key"]) as c:
+        assert c.get("/v1/apps/list").status_code == 401
+    failed = _qualgent(env, "admin", "add-credits", "--org", org_id, "--amount", "-3", "--json")
+    assert failed.returncode == 1 and "positive" in json.loads(failed.stdout)["error"]
+    assert db.scalar("SELECT credits FROM organizations WHERE id=$1::uuid", org_id) == 15
+    unknown = _qualgent(env, "admin", "create-key", "--org", "nope")
+    assert unknown.returncode == 1 and "No organization" in unknown.stderr
+    # The key is stored hashed: nothing in the database holds it in clear.
+    dump = " ".join(str(tuple(r)) for r in db.fetch("SELECT * FROM api_keys"))
+    assert made["api_key"] not in dump
+
+
+def test_embedded_database_when_no_url_is_set(tmp_path: Path) -> None:
+    env = {"QUALGENT_DATA_DIR": str(tmp_path), "QUALGENT_DATABASE_URL": ""}
+    first = _qualgent(env, "admin", "create-org", "--name", "Solo", "--json")
+    assert first.returncode == 0, first.stderr
+    org_id = json.loads(first.stdout)["organization_id"]
+    second = _qualgent(env, "admin", "create-key", "--org", org_id, "--json")
+    assert second.returncode == 0, second.stderr  # the same embedded database, found again
+    assert (tmp_path / "pg" / "PG_VERSION").exists()
