@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Db, Org, Server
+from tests.conftest import Db, Server
 
 
 def _qualgent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -165,7 +165,7 @@ def _multipart_head(boundary: str, name: str = "big.apk") -> bytes:
 def _raw_request(server: Server, key: str, headers: dict[str, str]) -> socket.socket:
     host, port = server.base_url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
-    lines = [f"POST /v1/apps/upload HTTP/1.1", f"Host: {host}", f"X-Api-Key: {key}"]
+    lines = ["POST /v1/apps/upload HTTP/1.1", f"Host: {host}", f"X-Api-Key: {key}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     return sock

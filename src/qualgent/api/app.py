@@ -58,10 +58,12 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             raise ApiError(503, "database_unavailable", "The database does not answer.") from exc
         return {"status": "ok"}
 
-    from qualgent.apps.routes import downloads, router as apps_router
+    from qualgent.apps.routes import downloads
+    from qualgent.apps.routes import router as apps_router
     from qualgent.categories.routes import router as categories_router
     from qualgent.devices.routes import router as devices_router
-    from qualgent.runs.routes import jobs, router as runs_router
+    from qualgent.runs.routes import jobs
+    from qualgent.runs.routes import router as runs_router
     from qualgent.testcases.routes import router as testcases_router
 
     for router in (apps_router, categories_router, testcases_router, runs_router, jobs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field

@@ -142,7 +142,8 @@ class UploadForm:
             self._target = name
             return
         if self.writer is not None:
-            raise ApiError(400, "malformed_body", "Send exactly one 'file' part.", {"field": "file"})
+            raise ApiError(400, "malformed_body", "Send exactly one 'file' part.",
+                           {"field": "file"})
         original = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
         ext = original.rsplit(".", 1)[-1].lower() if "." in original else ""
         if ext not in KINDS:

@@ -86,7 +86,9 @@ def _invalid(kind: str, reason: str) -> InvalidBuild:
 
 
 def _check_size(zf: zipfile.ZipFile, name: str, kind: str, limit: int) -> None:
-    """Refuse to inflate an entry beyond ``limit``; zipfile never inflates past the declared size."""
+    """Refuse to inflate an entry beyond ``limit``.
+
+    zipfile never inflates past the declared size, so checking that size is enough."""
     size = zf.getinfo(name).file_size
     if size > limit:
         raise _invalid(kind, f"its {name} is implausibly large ({size} bytes uncompressed)")

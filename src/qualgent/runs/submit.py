@@ -57,7 +57,8 @@ async def check_device(db: AsyncSession, device: DeviceSpec, use_sim: bool, wher
     if device.os_version:
         stmt = stmt.where(Device.os_version == device.os_version)
     sms = (await db.scalars(stmt)).all()
-    profile = f"{device.name} ({device.platform}{' ' + device.os_version if device.os_version else ''})"
+    version = f" {device.os_version}" if device.os_version else ""
+    profile = f"{device.name} ({device.platform}{version})"
     if not sms:
         raise ApiError(
             422, "unknown_device",

@@ -147,7 +147,8 @@ async def create_case(body: CaseCreate, auth: Auth, db: Session) -> dict:
 @router.get("/test-cases/{case_id}")
 async def get_case_route(case_id: str, auth: Auth, db: Session) -> dict:
     case = await get_case(db, auth.organization_id, case_id)
-    return {"success": True, "test_case": await _case_dict(db, case, await current_version(db, case))}
+    version = await current_version(db, case)
+    return {"success": True, "test_case": await _case_dict(db, case, version)}
 
 
 @router.put("/test-cases/{case_id}")
@@ -193,7 +194,8 @@ async def archive_case(case_id: str, auth: Auth, db: Session) -> dict:
         case.updated_at = func.now()
         await db.commit()
         await db.refresh(case)
-    return {"success": True, "test_case": await _case_dict(db, case, await current_version(db, case))}
+    version = await current_version(db, case)
+    return {"success": True, "test_case": await _case_dict(db, case, version)}
 
 
 @router.get("/test-cases/{case_id}/versions")
