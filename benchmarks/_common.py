@@ -211,10 +211,11 @@ class Server:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
-            # SIGTERM: uvicorn shuts down gracefully, then the embedded PostgreSQL is stopped
-            # by pgserver's exit handler.
+            # SIGINT, not SIGTERM: uvicorn re-raises the signal it caught after its graceful
+            # shutdown, and a re-raised SIGTERM kills the process before pgserver's exit
+            # handler can stop the embedded PostgreSQL (SIGINT unwinds as KeyboardInterrupt).
             try:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGINT)
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 log("server did not stop in 30 s; killing it")

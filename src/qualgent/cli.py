@@ -44,6 +44,8 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    if not settings.public_url:
+        settings.public_url = f"http://{host}:{port}"
     url = _ready_url(settings)
     uvicorn.run(create_app(settings, url), host=host, port=port, log_level="info")
 

@@ -22,8 +22,9 @@ class Settings(BaseSettings):
     rate_limit: str = "10/second"
     max_single_upload_mb: int = 2048
     credits_per_run: int = 1
-    public_url: str = "http://127.0.0.1:8000"
-    """Base URL users reach this server at; used in run links and download links."""
+    public_url: str = ""
+    """Base URL users reach this server at, for run and download links.
+    Unset: `serve` uses the address it listens on."""
     secret_key: str | None = None
     """Signs download links. Unset: generated once and kept in data_dir (set it for replicas)."""
     blob_dir: Path | None = None
