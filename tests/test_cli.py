@@ -7,7 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Db, Server
+import httpx
+
+from tests.conftest import Db, Org, Server
 
 
 def _qualgent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -57,3 +59,30 @@ def test_embedded_database_when_no_url_is_set(tmp_path: Path) -> None:
     second = _qualgent(env, "admin", "create-key", "--org", org_id, "--json")
     assert second.returncode == 0, second.stderr  # the same embedded database, found again
     assert (tmp_path / "pg" / "PG_VERSION").exists()
+
+
+def test_gc_blobs_removes_only_bytes_without_a_record(
+    db_url: str, org: Org, server: Server
+) -> None:
+    kept = org.upload_fixture()
+    root = server.settings.blob_root
+    orphan = root / org.id / "crashed-upload.apk"
+    orphan.write_bytes(b"left behind by a crash")
+    staging = root / org.id / ".half.apk.0123.part"
+    staging.write_bytes(b"half an upload")
+    fresh = root / org.id / "in-flight.apk"
+    fresh.write_bytes(b"an upload still being written")
+    old = 3 * 3600
+    for path in (orphan, staging):
+        os.utime(path, (path.stat().st_atime - old, path.stat().st_mtime - old))
+    kept_path = root / kept["file_path"]
+    os.utime(kept_path, (kept_path.stat().st_atime - old, kept_path.stat().st_mtime - old))
+    env = {"QUALGENT_DATABASE_URL": db_url, "QUALGENT_BLOB_DIR": str(root)}
+    out = _qualgent(env, "admin", "gc-blobs", "--older-than-hours", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    assert sorted(json.loads(out.stdout)["removed"]) == sorted(
+        [f"{org.id}/crashed-upload.apk", f"{org.id}/.half.apk.0123.part"])
+    assert kept_path.exists() and fresh.exists()
+    assert not orphan.exists() and not staging.exists()
+    with httpx.stream("GET", org.http.get(f"/v1/apps/{kept['id']}").json()["file"]["link"]) as r:
+        assert r.status_code == 200

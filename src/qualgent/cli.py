@@ -86,6 +86,24 @@ def _run_admin(op: Callable[..., Awaitable[dict]], as_json: bool, *args: Any) ->
             typer.echo(f"{key}: {value}")
 
 
+@admin.command("gc-blobs")
+def gc_blobs(
+    older_than_hours: Annotated[float, typer.Option("--older-than-hours")] = 24.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete stored bytes that no build record points to (left by crashed uploads)."""
+    from qualgent.storage import LocalBlobStore
+    from qualgent.storage.gc import sweep_orphans
+
+    blobs = LocalBlobStore(Settings().blob_root)
+
+    async def op(session) -> dict:  # noqa: ANN001
+        removed = await sweep_orphans(session, blobs, older_than_hours * 3600)
+        return {"removed": removed}
+
+    _run_admin(op, as_json)
+
+
 @admin.command("create-org")
 def create_org(
     name: Annotated[str, typer.Option("--name")],

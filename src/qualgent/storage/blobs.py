@@ -30,6 +30,9 @@ class BlobStore(Protocol):
     def size(self, key: str) -> int: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def list(self) -> Iterator[tuple[str, float]]:
+        """Every stored object and unfinished upload, as (key, last-modified epoch)."""
+        ...
 
 
 class LocalBlobStore:
@@ -79,6 +82,11 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def list(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.rglob("*"):
+            if path.is_file():
+                yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
 
 
 class _LocalMultipart:
