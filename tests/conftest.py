@@ -25,8 +25,7 @@ from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.migrate import upgrade
 from qualgent.orgs import admin as admin_ops
 
-FIXTURE_APK = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "apks" / \
-    "settings_apk-debug.apk"
+FIXTURE_APK = Path(__file__).resolve().parent / "fixtures" / "settings_apk-debug.apk"
 
 
 def _with_db(url: str, name: str) -> str:

@@ -18,8 +18,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from qualgent.builds import BuildInfo, InvalidBuild, inspect_build
 
-# tests/builds/test_inspect.py -> parents[2] is the repo (main/), parents[3] holds shared/.
-FIXTURE_APK = Path(__file__).parents[3] / "shared" / "fixtures" / "apks" / "settings_apk-debug.apk"
+FIXTURE_APK = Path(__file__).resolve().parents[1] / "fixtures" / "settings_apk-debug.apk"
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
 
 
