@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from qualgent import __version__
@@ -34,7 +35,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         finally:
             await engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the docs page's assets are served locally: no CDN needed
         title="qualgent",
         version=__version__,
         description="Self-hostable AI-driven mobile app testing. Authenticate with X-Api-Key.",

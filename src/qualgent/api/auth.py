@@ -7,7 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy import text
 
 from qualgent.api.errors import ApiError
@@ -30,8 +31,11 @@ def _unauthorized(message: str, error: str = "invalid_api_key") -> ApiError:
     return ApiError(401, error, message)
 
 
-async def principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key")
+_HEADER = APIKeyHeader(name="X-Api-Key", auto_error=False,
+                       description="Your organization's API key (qg_...)")
+
+
+async def principal(request: Request, key: str | None = Security(_HEADER)) -> Principal:
     if not key:
         raise _unauthorized("Send your API key in the X-Api-Key header.", "missing_api_key")
     if not well_formed(key):

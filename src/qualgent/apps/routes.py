@@ -102,7 +102,22 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:80]
 
 
-@router.post("/apps/upload")
+_UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "required": ["file", "app_name", "version"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": ".apk, .aab or .ipa"},
+        "app_name": {"type": "string"},
+        "version": {"type": "string", "description": "e.g. 1.0.0"},
+        "os": {"type": "string", "enum": ["Android", "iOS"],
+               "description": "Detected from the file extension if omitted"},
+        "package_name": {"type": "string",
+                         "description": "Checked against the package read from the build"},
+    },
+}}}}}
+
+
+@router.post("/apps/upload", openapi_extra=_UPLOAD_FORM)
 async def upload_app(request: Request, auth: Auth, ctx: Ctx, db: Session) -> Response:
     """Upload a build (multipart: file, app_name, version, optional os, package_name)."""
     limit = ctx.settings.max_upload_bytes
