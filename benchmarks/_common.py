@@ -27,8 +27,7 @@ import httpx
 import psutil
 
 HERE = Path(__file__).resolve().parent
-FIXTURE_APK = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "apks" / \
-    "settings_apk-debug.apk"
+FIXTURE_APK = HERE.parent / "tests" / "fixtures" / "settings_apk-debug.apk"
 HOST = "127.0.0.1"
 MiB = 1024 * 1024
 
@@ -163,12 +162,8 @@ class Server:
 
     @property
     def command(self) -> list[str]:
-        if self.workers == 1:
-            return _qualgent_cmd() + ["serve", "--host", HOST, "--port", str(self.port)]
-        # `qualgent serve` has no --workers: this launcher does what serve does, with N
-        # uvicorn worker processes sharing the socket.
-        return [sys.executable, str(HERE / "_serve_workers.py"), "--host", HOST,
-                "--port", str(self.port), "--workers", str(self.workers)]
+        return _qualgent_cmd() + ["serve", "--host", HOST, "--port", str(self.port),
+                                  "--workers", str(self.workers)]
 
     def start(self, timeout: float = 180.0) -> None:
         log(f"starting server: {' '.join(self.command)} (log: {self.log_path})")

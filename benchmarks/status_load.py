@@ -26,7 +26,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from _common import FIXTURE_APK, HOST, Database, Server, check, log, run_benchmark, upload_file
 
 TARGET = 0.50
@@ -151,8 +150,9 @@ def wrk_version(wrk: str) -> str:
 
 def run_wrk(wrk: str, lua: Path, url: str, label: str, headers: dict[str, str],
             concurrency: int, seconds: float, threads: int, server: Server) -> LoadResult:
-    cmd = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-           "-s", str(lua)]
+    # wrk takes whole seconds
+    cmd = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+           "--timeout", "10s", "-s", str(lua)]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(url)
@@ -308,8 +308,9 @@ def report(args: argparse.Namespace, gen: str, db: Database, bare: LoadResult,
            status: LoadResult) -> None:
     ratio = status.rps / bare.rps if bare.rps else 0.0
     print("qualgent benchmark: GET /v1/jobs/status/{id} vs bare GET /livez")
-    print(f"  server     : qualgent serve, {args.server_workers} worker(s), "
-          f"QUALGENT_RATE_LIMIT={RATE_LIMIT}, database: {db.description}")
+    how = f"qualgent serve --workers {args.server_workers}"
+    print(f"  server     : {how}, QUALGENT_RATE_LIMIT={RATE_LIMIT}, "
+          f"database: {db.description}")
     print(f"  generator  : {gen}")
     print(f"  load       : {args.concurrency} keep-alive connections, {args.seconds:g} s per "
           f"endpoint (after {args.warmup:g} s warm-up each), 127.0.0.1, "
@@ -319,7 +320,8 @@ def report(args: argparse.Namespace, gen: str, db: Database, bare: LoadResult,
           f"{'errors':>8}{'server':>10}{'postgres':>9}{'client':>9}")
     print(_row(bare))
     print(_row(status))
-    print("  (server/postgres/client: CPU used during the run, % of one core)")
+    print("  (server / postgres / client: CPU used during the run, % of one core; postgres ="
+          " every process named postgres on the machine)")
     for r in (bare, status):
         if r.errors:
             detail = ", ".join([f"HTTP {k}: {v}" for k, v in sorted(r.bad_status.items())]
@@ -373,9 +375,10 @@ def main(tmp: Path) -> None:
                 return run_wrk(wrk, lua, server.base_url + path, label, headers,
                                args.concurrency, seconds, args.client_threads, server)
         else:
+            why = "asked for" if args.generator == "python" else "wrk not on PATH"
             gen = ("python asyncio" + (" + uvloop" if _has_uvloop() else "")
-                   + ", raw keep-alive HTTP/1.1 connections, in this process (wrk not found; "
-                   "the client takes CPU from the server: compare the ratio, not absolutes)")
+                   + f", raw keep-alive HTTP/1.1 connections, in this process ({why}; it "
+                   "takes more CPU than wrk: see the client column)")
 
             def load(path: str, label: str, seconds: float) -> LoadResult:
                 return run_python(path, label, headers, args.concurrency, seconds, server)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -36,18 +39,21 @@ def _ready_url(settings: Settings) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes sharing the port.")] = 1,
 ) -> None:
     """Run the HTTP API (migrating the database first)."""
     import uvicorn
 
-    from qualgent.api.app import create_app
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
-    if not settings.public_url:
-        settings.public_url = f"http://{host}:{port}"
-    url = _ready_url(settings)
-    uvicorn.run(create_app(settings, url), host=host, port=port, log_level="info")
+    # Worker processes rebuild their settings from the environment: resolve once, here.
+    os.environ["QUALGENT_PUBLIC_URL"] = settings.public_url or f"http://{host}:{port}"
+    os.environ["QUALGENT_DATABASE_URL"] = _ready_url(settings)
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; turning
+    # SIGTERM into SystemExit lets exit handlers run, so the embedded PostgreSQL stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run("qualgent.api.app:from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
 
 
 @db_app.command("upgrade")

@@ -15,7 +15,16 @@ from qualgent.api.errors import ApiError
 from qualgent.api.ratelimit import RateLimit
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
+from qualgent.db.pool import create_pool
 from qualgent.storage import LocalBlobStore
+
+
+def from_environment() -> FastAPI:
+    """The app `qualgent serve` runs: settings from the environment, the database already
+    resolved and migrated by serve into QUALGENT_DATABASE_URL."""
+    settings = Settings()
+    assert settings.database_url, "qualgent serve sets QUALGENT_DATABASE_URL"
+    return create_app(settings, settings.database_url)
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
@@ -24,15 +33,18 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = make_engine(database_url, settings.db_pool_size)
+        pg = await create_pool(database_url, settings.db_pool_size)
         app.state.ctx = Context(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
+            pg=pg,
             blobs=LocalBlobStore(settings.blob_root),
         )
         try:
             yield
         finally:
+            await pg.close()
             await engine.dispose()
 
     app = FastAPIOffline(  # the docs page's assets are served locally: no CDN needed

@@ -9,14 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy import text
 
 from qualgent.api.errors import ApiError
 from qualgent.api.keys import hash_key, well_formed
 
-_LOOKUP = text(
+_LOOKUP = (
     "SELECT k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan "
-    "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = :h"
+    "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1"
 )
 
 
@@ -41,18 +40,17 @@ async def principal(request: Request, key: str | None = Security(_HEADER)) -> Pr
     if not well_formed(key):
         raise _unauthorized("The API key is malformed: keys start with qg_.")
     digest = hash_key(key)
-    async with request.app.state.ctx.engine.connect() as conn:
-        row = (await conn.execute(_LOOKUP, {"h": digest})).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
+    row = await request.app.state.ctx.pg.fetchrow(_LOOKUP, digest)
+    if row is None or not hmac.compare_digest(row["key_hash"], digest):
         raise _unauthorized("The API key is not valid.")
-    if row.revoked_at is not None:
+    if row["revoked_at"] is not None:
         raise _unauthorized("The API key has been revoked.")
-    if row.plan != "enterprise":
+    if row["plan"] != "enterprise":
         raise ApiError(
             403, "plan_required", "API access needs an enterprise plan; contact sales.",
-            {"plan": row.plan},
+            {"plan": row["plan"]},
         )
-    return Principal(row.organization_id, row.user_id, row.id)
+    return Principal(row["organization_id"], row["user_id"], row["id"])
 
 
 Auth = Annotated[Principal, Depends(principal)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,10 +18,12 @@ class Context:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    pg: asyncpg.Pool
+    """Raw asyncpg, for the hot read paths only (see qualgent.db.pool)."""
     blobs: BlobStore
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:
     return request.app.state.ctx
 
 

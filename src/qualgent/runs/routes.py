@@ -8,13 +8,14 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy import and_, or_, select
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Ctx, Session, parse_id
 from qualgent.api.errors import ApiError, not_found
-from qualgent.db.models import AppFile, Category, TestCase, TestRun
-from qualgent.runs import submit
+from qualgent.db.models import Category, TestCase, TestRun
+from qualgent.runs import queries, submit
 from qualgent.runs.schemas import MAX_JOBS, RunAllRequest, RunRequest
 from qualgent.runs.views import run_link, run_view
 
@@ -107,26 +108,17 @@ async def run_all(body: RunAllRequest, auth: Auth, ctx: Ctx, db: Session) -> dic
             "warnings": warnings}
 
 
-_RUN_ROWS = (
-    select(TestRun.__table__, TestCase.name.label("case_name"),
-           AppFile.app_name.label("app_name"), AppFile.version.label("app_version"))
-    .join(TestCase, TestCase.id == TestRun.test_case_id)
-    .join(AppFile, AppFile.id == TestRun.app_file_id)
-)
-
-
 @jobs.get("/jobs/status/{test_run_id}")
-async def job_status(test_run_id: str, auth: Auth, ctx: Ctx, db: Session) -> dict:
+async def job_status(test_run_id: str, auth: Auth, ctx: Ctx) -> JSONResponse:
     run_id = parse_id(test_run_id, "Test run")
-    row = (await db.execute(_RUN_ROWS.where(
-        TestRun.id == run_id, TestRun.organization_id == auth.organization_id))).first()
+    row = await queries.run_row(ctx.pg, auth.organization_id, run_id)
     if row is None:
         raise not_found("Test run")
-    return run_view(row, ctx.settings.public_url)
+    return JSONResponse(run_view(row, ctx.settings.public_url))
 
 
-def _cursor(run) -> str:  # noqa: ANN001 - a test_runs row
-    raw = f"{run.created_at.isoformat()}|{run.id}".encode()
+def _cursor(row) -> str:  # noqa: ANN001 - a test_runs row
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -142,21 +134,14 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 @jobs.get("/jobs/list")
 async def list_jobs(
-    auth: Auth, ctx: Ctx, db: Session,
+    auth: Auth, ctx: Ctx,
     limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
-) -> dict:
+) -> JSONResponse:
     """Runs of the organization, most recent first; pass next_cursor to page on."""
-    stmt = _RUN_ROWS.where(TestRun.organization_id == auth.organization_id)
-    if cursor:
-        when, run_id = _decode_cursor(cursor)
-        stmt = stmt.where(or_(
-            TestRun.created_at < when,
-            and_(TestRun.created_at == when, TestRun.id < run_id),
-        ))
-    stmt = stmt.order_by(TestRun.created_at.desc(), TestRun.id.desc()).limit(limit + 1)
-    runs = (await db.execute(stmt)).all()
-    page = runs[:limit]
-    return {
+    after = _decode_cursor(cursor) if cursor else None
+    rows = await queries.run_page(ctx.pg, auth.organization_id, after, limit + 1)
+    page = rows[:limit]
+    return JSONResponse({
         "test_runs": [run_view(r, ctx.settings.public_url, with_steps=False) for r in page],
-        "next_cursor": _cursor(page[-1]) if len(runs) > limit else None,
-    }
+        "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+    })

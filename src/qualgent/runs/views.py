@@ -9,38 +9,42 @@ def run_link(public_url: str, run_id: Any) -> str:
     return f"{public_url.rstrip('/')}/test-runs/{run_id}"
 
 
+def _str(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
-    """row: a test_runs row joined with test_cases.name (case_name) and app_files (app_*)."""
+    """row: a test_runs row with case_name, app_name and app_version (runs.queries)."""
     out = {
-        "id": str(row.id),
-        "status": row.status,
-        "progress": row.progress,
-        "priority": row.priority,
-        "device": row.device_name,
+        "id": str(row["id"]),
+        "status": row["status"],
+        "progress": row["progress"],
+        "priority": row["priority"],
+        "device": row["device_name"],
         "device_details": {
-            "name": row.device_name,
-            "platform": row.device_platform,
-            "os_version": row.device_os_version,
-            "orientation": row.device_orientation,
-            "use_sim": row.use_sim,
+            "name": row["device_name"],
+            "platform": row["device_platform"],
+            "os_version": row["device_os_version"],
+            "orientation": row["device_orientation"],
+            "use_sim": row["use_sim"],
         },
-        "test_case": {"id": str(row.test_case_id), "name": row.case_name},
-        "app": {"id": str(row.app_file_id), "name": f"{row.app_name} v{row.app_version}"},
-        "link": run_link(public_url, row.id),
-        "test_case_version_id": str(row.test_case_version_id),
-        "version_number": row.version_number,
-        "mode": row.mode,
-        "audit_source_run_id": str(row.audit_source_run_id) if row.audit_source_run_id else None,
-        "warnings": row.warnings,
-        "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
+        "test_case": {"id": str(row["test_case_id"]), "name": row["case_name"]},
+        "app": {"id": str(row["app_file_id"]), "name": f"{row['app_name']} v{row['app_version']}"},
+        "link": run_link(public_url, row["id"]),
+        "test_case_version_id": str(row["test_case_version_id"]),
+        "version_number": row["version_number"],
+        "mode": row["mode"],
+        "audit_source_run_id": _str(row["audit_source_run_id"]),
+        "warnings": row["warnings"],
+        "created_at": _iso(row["created_at"]),
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
     }
     if with_steps:
-        out["vars"] = row.vars
-        out["steps"] = row.resolved_steps
+        out["vars"] = row["vars"]
+        out["steps"] = row["resolved_steps"]
     return out
