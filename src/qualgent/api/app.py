@@ -79,7 +79,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     from qualgent.runs.routes import router as runs_router
     from qualgent.testcases.routes import router as testcases_router
 
-    for router in (apps_router, categories_router, testcases_router, runs_router, jobs,
+    # Routes are matched in order: the polling endpoints CI hits most come first.
+    for router in (jobs, apps_router, categories_router, testcases_router, runs_router,
                    devices_router):
         app.include_router(router, prefix="/v1")
     app.include_router(downloads)
