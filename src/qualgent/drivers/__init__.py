@@ -1,0 +1,1 @@
+"""Devices the agent drives: the Device protocol and its implementations."""

@@ -1,0 +1,137 @@
+"""What every device driver offers the agent: observe (UI hierarchy, screenshot) and act.
+
+The simulator implements this now; ADB and Appium drivers implement the same protocol. Calls
+are blocking (a real device answers over a socket); the worker runs each device in a thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Bounds:
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return (self.left + self.right) // 2, (self.top + self.bottom) // 2
+
+    def as_list(self) -> list[int]:
+        return [self.left, self.top, self.right, self.bottom]
+
+
+@dataclass(frozen=True)
+class Element:
+    """One node of the UI hierarchy, as Android's uiautomator or XCUITest report it."""
+
+    kind: str  # button, text, input, switch, link, tab, list_item, image, search
+    bounds: Bounds
+    text: str | None = None  # visible text (an input's current value)
+    description: str | None = None  # content description / accessibility label
+    id: str | None = None  # resource id / accessibility identifier
+    hint: str | None = None  # an input's placeholder
+    clickable: bool = False
+    editable: bool = False
+    checked: bool | None = None  # switches and checkboxes
+    focused: bool = False
+    scrollable: bool = False
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """What is on screen now: only elements inside the viewport are listed."""
+
+    width: int
+    height: int
+    elements: tuple[Element, ...]
+    package: str | None = None  # the app in the foreground, None on the home screen
+
+
+@dataclass(frozen=True)
+class Sms:
+    sender: str
+    body: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    platform: str  # "Android" | "iOS"
+    os_version: str
+    form_factor: str = "phone"  # "phone" | "tablet"
+    sms_enabled: bool = False
+    serial: str = ""
+    width: int = 1080
+    height: int = 2400
+
+
+class DeviceFailure(Exception):
+    """A failure of the device or the app under test, not of the test's logic.
+
+    `category` is "app" (the app misbehaved) or "infrastructure" (the device or host).
+    """
+
+    category = "infrastructure"
+
+
+class AppCrashed(DeviceFailure):
+    category = "app"
+
+
+class InstallFailed(DeviceFailure):
+    category = "app"
+
+
+class DeviceLost(DeviceFailure):
+    category = "infrastructure"
+
+
+@dataclass
+class InstalledApp:
+    package: str
+    label: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Device(Protocol):
+    profile: DeviceProfile
+
+    def install(self, build: Path) -> InstalledApp:
+        """Install a build file (.apk/.ipa); raises InstallFailed."""
+        ...
+
+    def launch(self, package: str) -> None: ...
+    def stop(self, package: str) -> None: ...
+    def hierarchy(self) -> Hierarchy:
+        """Raises AppCrashed if the app died, DeviceLost if the device is gone."""
+        ...
+
+    def screenshot(self) -> bytes:
+        """A PNG of the screen."""
+        ...
+
+    def tap(self, x: int, y: int) -> None: ...
+    def type_text(self, text: str) -> None:
+        """Type into the focused input."""
+        ...
+
+    def clear(self) -> None:
+        """Clear the focused input."""
+        ...
+
+    def swipe(self, x1: int, y1: int, x2: int, y2: int, duration_ms: int = 300) -> None: ...
+    def back(self) -> None: ...
+    def key(self, name: str) -> None:
+        """A key event: "enter", "home", "back", "search"."""
+        ...
+
+    def read_sms(self) -> list[Sms]:
+        """Messages received since the device was set up, oldest first."""
+        ...
