@@ -56,6 +56,43 @@ def serve(
                 workers=workers, log_level="info")
 
 
+@app.command()
+def worker(
+    simulator: Annotated[list[str] | None, typer.Option(
+        "--simulator", help='A simulated device, "name:platform:os_version[:sms][:tablet]"; '
+                            'repeatable.')] = None,
+    simulated_fleet: Annotated[bool, typer.Option(
+        "--simulated-fleet", help="Pixel 7 (Android 14, SMS), iPhone 14 Pro and iPad Pro "
+                                  "(iOS 16.0).")] = False,
+    grace_seconds: Annotated[float, typer.Option(
+        help="On SIGTERM, how long runs in flight may finish before they are handed back.")
+    ] = 30.0,
+) -> None:
+    """Run a device host: register its devices, claim queued runs and execute them."""
+    from qualgent.drivers.simulator import SIMULATED_FLEET, SimulatedDevice, parse_simulator_spec
+    from qualgent.storage import LocalBlobStore
+    from qualgent.worker.host import DeviceHost
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    profiles = [parse_simulator_spec(spec) for spec in simulator or []]
+    if simulated_fleet:
+        profiles += list(SIMULATED_FLEET)
+    if not profiles:
+        raise typer.BadParameter("give at least one --simulator, or --simulated-fleet")
+    settings = Settings()
+    url = _ready_url(settings)
+    host = DeviceHost(settings, url, LocalBlobStore(settings.blob_root),
+                      [SimulatedDevice(p) for p in profiles], grace_seconds=grace_seconds)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, host.request_stop)
+        await host.run()
+
+    asyncio.run(main())
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None
     """Local blob store root. Unset: data_dir/blobs."""
     db_pool_size: int = 10
+    lease_seconds: float = 30.0
+    """How long a worker holds a run without a heartbeat; it renews every third of it."""
+    max_attempts: int = 3
+    """Attempts of a run lost to infrastructure (host gone, device lost) before it fails."""
+    poll_seconds: float = 5.0
+    """Workers wait for NOTIFY; this is only the fallback poll."""
 
     @cached_property
     def blob_root(self) -> Path:

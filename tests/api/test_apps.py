@@ -75,9 +75,10 @@ def test_presigned_link_returns_exact_bytes_and_rejects_tampering(
         later = link.replace("expires=", "expires=9")
         _error(anon.get(later), 403, "invalid_signature")
         # A correctly signed link whose five minutes are over.
-        old = links.signed_url(server.base_url, b"test-secret", f["id"], now=time.time() - 301)
+        path = f"/downloads/apps/{f['id']}"
+        old = links.signed_url(server.base_url, b"test-secret", path, now=time.time() - 301)
         _error(anon.get(old), 403, "link_expired")
-        fresh = links.signed_url(server.base_url, b"test-secret", f["id"])
+        fresh = links.signed_url(server.base_url, b"test-secret", path)
         assert anon.get(fresh).status_code == 200
 
 

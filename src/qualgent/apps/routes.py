@@ -34,6 +34,11 @@ FILE_TYPES = {
 _OS_ALIASES = {"android": "Android", "ios": "iOS"}
 
 
+def download_link(ctx: Context, file_id: uuid.UUID) -> str:
+    return links.signed_url(ctx.settings.public_url, ctx.settings.signing_key,
+                            f"/downloads/apps/{file_id}")
+
+
 def file_record(f: AppFile, ctx: Context) -> dict:
     return {
         "id": str(f.id),
@@ -53,7 +58,7 @@ def file_record(f: AppFile, ctx: Context) -> dict:
         "user_id": str(f.user_id),
         "organization_id": str(f.organization_id),
         "created_at": f.created_at.isoformat(),
-        "link": links.signed_url(ctx.settings.public_url, ctx.settings.signing_key, f.id),
+        "link": download_link(ctx, f.id),
     }
 
 
@@ -63,7 +68,7 @@ def list_item(f: AppFile, ctx: Context) -> dict:
         "name": f.original_name,
         "version": f.version,
         "os": f.os.lower(),
-        "link": links.signed_url(ctx.settings.public_url, ctx.settings.signing_key, f.id),
+        "link": download_link(ctx, f.id),
         "app_name": f.app_name,
         "package_name": f.package_name,
         "file_size": f.file_size,
@@ -249,17 +254,24 @@ async def delete_apps(body: DeleteApps, auth: Auth, db: Session) -> dict:
     return {"success": True, "deleted": [str(i) for i in ids]}
 
 
+def link_problem(request: Request, ctx: Context, expires: str, signature: str) -> Response | None:
+    """403 for a tampered or expired signed link, None when it is good."""
+    problem = links.check(ctx.settings.signing_key, request.url.path, expires, signature)
+    if problem is None:
+        return None
+    message = ("This download link has expired; fetch a fresh one from the API."
+               if problem == "link_expired" else "This download link is not valid.")
+    return error_response(403, problem, message)
+
+
 @downloads.get("/downloads/apps/{file_id}", include_in_schema=False)
 async def download(
     file_id: str, request: Request, ctx: Ctx, db: Session,
     expires: str = "", signature: str = "",
 ) -> Response:
     """The bytes of a build, for whoever holds a valid, unexpired signed link."""
-    problem = links.check(ctx.settings.signing_key, file_id, expires, signature)
-    if problem:
-        message = ("This download link has expired; fetch a new one from GET /v1/apps/{id}."
-                   if problem == "link_expired" else "This download link is not valid.")
-        return error_response(403, problem, message)
+    if problem := link_problem(request, ctx, expires, signature):
+        return problem
     found = (await db.scalars(
         select(AppFile).where(AppFile.id == uuid.UUID(file_id), AppFile.deleted_at.is_(None))
     )).first()
@@ -273,3 +285,15 @@ async def download(
             "Content-Disposition": f'attachment; filename="{found.filename}"',
         },
     )
+
+
+@downloads.get("/downloads/screenshots/{run_id}/{name}", include_in_schema=False)
+async def screenshot(run_id: str, name: str, request: Request, ctx: Ctx,
+                     expires: str = "", signature: str = "") -> Response:
+    """A step's screenshot, for whoever holds its signed link."""
+    if problem := link_problem(request, ctx, expires, signature):
+        return problem
+    key = f"screenshots/{run_id}/{name}"
+    if not await run_in_threadpool(ctx.blobs.exists, key):
+        raise not_found("Screenshot")
+    return StreamingResponse(ctx.blobs.iter_bytes(key), media_type="image/png")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -163,8 +164,20 @@ class AppFile(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Worker(Base):
+    """A device host process (`qualgent worker`), alive while its heartbeat is fresh."""
+
+    __tablename__ = "workers"
+    id: Mapped[uuid.UUID] = _uuid()
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = _created()
+    heartbeat_at: Mapped[datetime] = _created()
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Device(Base):
-    """A device profile in the shared pool. Catalog entries have no host."""
+    """A device in the shared pool: a catalog profile (no worker) or a worker's device."""
 
     __tablename__ = "devices"
     __table_args__ = (
@@ -182,6 +195,10 @@ class Device(Base):
     serial: Mapped[str | None] = mapped_column(Text)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="CASCADE")
+    )
+    current_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class TestRun(Base):
@@ -196,10 +213,12 @@ class TestRun(Base):
         Index("ix_test_runs_org_created", "organization_id", "created_at", "id"),
         Index(
             "ix_test_runs_queue",
-            "priority_rank",
+            text("priority_rank DESC"),
             "created_at",
+            "id",
             postgresql_where="status = 'queued'",
         ),
+        Index("ix_test_runs_lease", "lease_expires_at", postgresql_where="status = 'running'"),
         Index("ix_test_runs_case_created", "test_case_id", "created_at"),
     )
     id: Mapped[uuid.UUID] = _uuid()
@@ -227,3 +246,30 @@ class TestRun(Base):
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Execution: who holds the run, until when, and how it ended.
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    device_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failure_category: Mapped[str | None] = mapped_column(String(16))
+    explanation: Mapped[str | None] = mapped_column(Text)
+
+
+class RunStep(Base):
+    """One step of one attempt of a run: what the agent saw, did and concluded."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (UniqueConstraint("test_run_id", "attempt", "index"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    test_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("test_runs.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    actions: Mapped[list[Any]] = mapped_column(JSONB)
+    screenshot_key: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

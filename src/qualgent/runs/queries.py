@@ -34,3 +34,16 @@ async def run_page(
     """Up to `limit` runs, most recent first, strictly after the cursor position."""
     when, run_id = after if after else (None, None)
     return await pg.fetch(_PAGE, org_id, when, run_id, limit)
+
+
+_STEPS = """
+SELECT attempt, index, description, status, actions, screenshot_key, reason,
+       started_at, finished_at
+FROM run_steps WHERE test_run_id = $1 AND ($2::int IS NULL OR attempt = $2)
+ORDER BY attempt, index
+"""
+
+
+async def step_rows(pg: asyncpg.Pool, run_id: uuid.UUID,
+                    attempt: int | None) -> list[asyncpg.Record]:
+    return await pg.fetch(_STEPS, run_id, attempt)

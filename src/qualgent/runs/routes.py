@@ -14,6 +14,7 @@ from sqlalchemy import select
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Ctx, Session, parse_id
 from qualgent.api.errors import ApiError, not_found
+from qualgent.apps import links
 from qualgent.db.models import Category, TestCase, TestRun
 from qualgent.runs import queries, submit
 from qualgent.runs.schemas import MAX_JOBS, RunAllRequest, RunRequest
@@ -145,3 +146,54 @@ async def list_jobs(
         "test_runs": [run_view(r, ctx.settings.public_url, with_steps=False) for r in page],
         "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
     })
+
+
+@jobs.get("/jobs/{test_run_id}/steps")
+async def job_steps(
+    test_run_id: str, auth: Auth, ctx: Ctx, attempt: str = Query("latest"),
+) -> JSONResponse:
+    """The per-step trace: what the agent did and saw, with screenshot links (5 minutes).
+
+    `attempt`: "latest" (default), "all", or an attempt number; runs retried after an
+    infrastructure failure keep every attempt."""
+    run_id = parse_id(test_run_id, "Test run")
+    row = await queries.run_row(ctx.pg, auth.organization_id, run_id)
+    if row is None:
+        raise not_found("Test run")
+    if attempt == "all":
+        wanted = None
+    elif attempt == "latest":
+        wanted = row["attempts"]
+    elif attempt.isdigit():
+        wanted = int(attempt)
+    else:
+        raise ApiError(422, "invalid_request", "attempt is 'latest', 'all' or a number.",
+                       {"field": "attempt"})
+    steps = await queries.step_rows(ctx.pg, run_id, wanted)
+    return JSONResponse({
+        "test_run_id": str(run_id),
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "explanation": row["explanation"],
+        "failure_category": row["failure_category"],
+        "steps": [step_view(s, ctx) for s in steps],
+    })
+
+
+def step_view(step, ctx) -> dict:  # noqa: ANN001
+    shot = None
+    if step["screenshot_key"]:
+        shot = links.signed_url(ctx.settings.public_url, ctx.settings.signing_key,
+                                f"/downloads/{step['screenshot_key']}")
+    return {
+        "attempt": step["attempt"],
+        "index": step["index"],
+        "description": step["description"],
+        "status": step["status"],
+        "actions": step["actions"],
+        "reason": step["reason"],
+        "screenshot_url": shot,
+        "started_at": step["started_at"].isoformat(),
+        "finished_at": step["finished_at"].isoformat(),
+        "duration_ms": round((step["finished_at"] - step["started_at"]).total_seconds() * 1000),
+    }

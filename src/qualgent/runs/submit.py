@@ -25,6 +25,7 @@ from qualgent.db.models import (
     TestCaseVersion,
     TestRun,
 )
+from qualgent.queue import CHANNEL
 from qualgent.runs.schemas import PRIORITY_RANK, DeviceSpec
 from qualgent.testcases import variables
 
@@ -201,6 +202,6 @@ async def enqueue(
         db.add(run)
         created.append(run)
     await db.flush()
-    await db.execute(text("NOTIFY qualgent_runs"))  # delivered on commit: wakes idle workers
+    await db.execute(text(f"NOTIFY {CHANNEL}"))  # delivered on commit: wakes idle workers
     await db.commit()
     return created

@@ -1,0 +1,149 @@
+"""SQL of the run lifecycle, on asyncpg (the worker's hot path)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from qualgent.queue import CHANNEL
+from qualgent.queue.ledger import refund
+
+# The oldest highest-priority queued run that one of this worker's idle devices can take.
+# MATERIALIZED + LIMIT + SKIP LOCKED: the planner cannot update more rows than it locked.
+_CLAIM = """
+WITH candidate AS MATERIALIZED (
+    SELECT r.id AS run_id, d.id AS device_id
+    FROM test_runs r
+    JOIN devices d
+      ON d.worker_id = $1 AND d.available AND d.current_run_id IS NULL
+     AND d.name = r.device_name AND d.platform = r.device_platform
+     AND (r.device_os_version IS NULL OR d.os_version = r.device_os_version)
+     AND (NOT r.use_sim OR d.sms_enabled)
+    WHERE r.status = 'queued'
+    ORDER BY r.priority_rank DESC, r.created_at, r.id
+    LIMIT 1
+    FOR UPDATE OF r SKIP LOCKED
+), device AS (
+    UPDATE devices d SET current_run_id = c.run_id
+    FROM candidate c WHERE d.id = c.device_id
+)
+UPDATE test_runs r
+SET status = 'running', worker_id = $1, device_id = c.device_id, progress = 0,
+    lease_expires_at = now() + make_interval(secs => $2), attempts = r.attempts + 1,
+    started_at = coalesce(r.started_at, now())
+FROM candidate c
+WHERE r.id = c.run_id
+RETURNING r.id, r.organization_id, r.app_file_id, r.resolved_steps, r.attempts, r.mode,
+          r.test_case_version_id, r.audit_source_run_id, c.device_id
+"""
+
+_RENEW = """
+UPDATE test_runs SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = $1 AND worker_id = $2 AND status = 'running'
+"""
+
+_PROGRESS = """
+UPDATE test_runs SET progress = $3
+WHERE id = $1 AND worker_id = $2 AND status = 'running'
+"""
+
+_STEP = """
+INSERT INTO run_steps (test_run_id, attempt, index, description, status, actions,
+                       screenshot_key, reason, started_at, finished_at)
+SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11)
+WHERE EXISTS (SELECT 1 FROM test_runs WHERE id = $1 AND worker_id = $2 AND status = 'running')
+ON CONFLICT (test_run_id, attempt, index) DO UPDATE
+SET status = EXCLUDED.status, actions = EXCLUDED.actions,
+    screenshot_key = EXCLUDED.screenshot_key, reason = EXCLUDED.reason,
+    finished_at = EXCLUDED.finished_at
+"""
+
+_FINISH = """
+UPDATE test_runs
+SET status = $3, progress = 100, failure_category = $4, explanation = $5,
+    finished_at = now(), lease_expires_at = NULL
+WHERE id = $1 AND worker_id = $2 AND status = 'running'
+RETURNING organization_id, credits_charged
+"""
+
+# Back to the queue; `count_attempt` false when the worker hands it back unfinished on shutdown.
+_REQUEUE = """
+UPDATE test_runs
+SET status = 'queued', worker_id = NULL, device_id = NULL, lease_expires_at = NULL,
+    progress = 0, attempts = CASE WHEN $3 THEN attempts ELSE attempts - 1 END
+WHERE id = $1 AND worker_id = $2 AND status = 'running'
+"""
+
+_FREE_DEVICE = "UPDATE devices SET current_run_id = NULL WHERE current_run_id = $1"
+
+
+
+@dataclass(frozen=True)
+class Claimed:
+    run_id: uuid.UUID
+    organization_id: uuid.UUID
+    app_file_id: uuid.UUID
+    device_id: uuid.UUID
+    steps: list[str]
+    attempt: int
+    mode: str
+
+
+async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float) -> Claimed | None:
+    row = await pool.fetchrow(_CLAIM, worker_id, float(lease_s))
+    if row is None:
+        return None
+    return Claimed(
+        run_id=row["id"], organization_id=row["organization_id"],
+        app_file_id=row["app_file_id"], device_id=row["device_id"],
+        steps=[s["description"] for s in row["resolved_steps"]], attempt=row["attempts"],
+        mode=row["mode"],
+    )
+
+
+async def renew(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
+                lease_s: float) -> bool:
+    """False when the run is no longer ours (reaped, or finished elsewhere)."""
+    return (await pool.execute(_RENEW, run_id, worker_id, float(lease_s))) == "UPDATE 1"
+
+
+async def progress(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
+                   value: int) -> bool:
+    return (await pool.execute(_PROGRESS, run_id, worker_id, value)) == "UPDATE 1"
+
+
+async def record_step(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
+                      attempt: int, step: dict[str, Any]) -> bool:
+    status = await pool.execute(
+        _STEP, run_id, worker_id, attempt, step["index"], step["description"], step["status"],
+        step["actions"], step.get("screenshot_key"), step.get("reason"),
+        step["started_at"], step["finished_at"],
+    )
+    return status == "INSERT 0 1"
+
+
+async def finish(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID, status: str,
+                 category: str | None, explanation: str | None) -> bool:
+    """Write the result if the run is still ours; refund infrastructure failures."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_FINISH, run_id, worker_id, status, category, explanation)
+        if row is None:
+            return False
+        await conn.execute(_FREE_DEVICE, run_id)
+        if status == "failed" and category == "infrastructure" and row["credits_charged"]:
+            await refund(conn, row["organization_id"], row["credits_charged"], run_id)
+        return True
+
+
+async def requeue(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
+                  count_attempt: bool) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        done = await conn.execute(_REQUEUE, run_id, worker_id, count_attempt) == "UPDATE 1"
+        await conn.execute(_FREE_DEVICE, run_id)
+        if done:
+            await conn.execute(f"NOTIFY {CHANNEL}")
+        return done
+

@@ -1,0 +1,1 @@
+"""The device host: `qualgent worker` registers devices, claims runs, executes, reports."""
