@@ -93,6 +93,19 @@ def worker(
     asyncio.run(main())
 
 
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Everything on one machine: embedded database, API, simulated devices, Demo Shop."""
+    from qualgent.dev import configure_logging, run_dev
+
+    configure_logging()
+    settings = Settings()
+    asyncio.run(run_dev(settings, _ready_url(settings), host, port))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""

@@ -1,0 +1,149 @@
+"""`qualgent dev`: the whole platform in one process, seeded with Demo Shop.
+
+The embedded database, the API and a device host with the simulated fleet, plus (once) a demo
+organization with credits, the Demo Shop build and a few test cases. Every start issues a fresh
+API key and prints it: keys are stored hashed, so an old one cannot be shown again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+import httpx
+import uvicorn
+from sqlalchemy import select
+
+from qualgent.api.app import create_app
+from qualgent.config import Settings
+from qualgent.db.engine import make_engine, make_sessionmaker
+from qualgent.db.models import Organization
+from qualgent.orgs import admin
+
+DEMO_ORG = "Qualgent Demo"
+SIGN_IN = [
+    {"description": "Open the app"},
+    {"description": 'Enter "demo@example.com" into Email'},
+    {"description": 'Enter "hunter2" into Password'},
+    {"description": "Tap Sign in"},
+    {"description": "Enter the code from the SMS and tap Verify"},
+]
+DEMO_CASES = [
+    {"name": "Sign in with SMS verification",
+     "steps": [*SIGN_IN, {"description": 'Verify "Home" is shown'}]},
+    {"name": "Search and verify result",
+     "steps": [*SIGN_IN,
+               {"description": "Tap the search bar"},
+               {"description": "Type {{query}} and submit"},
+               {"description": "Wait up to {{timeout_seconds}} seconds for results"},
+               {"description": "Verify {{expected}} is visible"}],
+     "variables": [
+         {"name": "query", "type": "string", "default": "wireless headphones",
+          "description": "Search term to type"},
+         {"name": "expected", "type": "string", "default": "Wireless Headphones X200"},
+         {"name": "timeout_seconds", "type": "number", "default": 30}]},
+    {"name": "Add to cart and check out",
+     "steps": [*SIGN_IN,
+               {"description": 'Tap "Wireless Headphones X200"'},
+               {"description": 'Check the price shows "$59.99"'},
+               {"description": "Tap Add to cart"},
+               {"description": 'Verify "Added to cart" appears'},
+               {"description": "Go back, then open the Cart tab"},
+               {"description": "Tap Checkout"},
+               {"description": 'Verify "Order confirmed" is shown'}]},
+    {"name": "Wrong password is refused",
+     "steps": [{"description": "Open the app"},
+               {"description": "Type demo@example.com into the Email field"},
+               {"description": "Type wrong-password into Password"},
+               {"description": "Press Sign in"},
+               {"description": 'The message "Invalid email or password" should be visible'}]},
+]
+
+
+async def _demo_org(url: str) -> tuple[str, str, bool]:
+    """(organization id, a fresh API key, whether the org was just created)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            org = (await db.scalars(select(Organization).where(
+                Organization.name == DEMO_ORG))).first()
+            if org is None:
+                made = await admin.create_org(db, DEMO_ORG, 1000, "enterprise")
+                return made["organization_id"], made["api_key"], True
+            return str(org.id), (await admin.create_key(db, str(org.id)))["api_key"], False
+    finally:
+        await engine.dispose()
+
+
+async def _seed(base: str, key: str) -> None:
+    """Upload the Demo Shop build and create the demo cases through the API itself."""
+    from qualgent.builds.demo import write_demo_build
+
+    async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": key}, timeout=60) as c:
+        with tempfile.TemporaryDirectory() as tmp:
+            build = Path(tmp) / "demo-shop.apk"
+            write_demo_build(build, "android")
+            with build.open("rb") as fh:
+                r = await c.post("/v1/apps/upload", files={"file": ("demo-shop.apk", fh)},
+                                 data={"app_name": "Demo Shop", "version": "1.0.0"})
+            r.raise_for_status()
+        for case in DEMO_CASES:
+            (await c.post("/v1/test-cases", json=case)).raise_for_status()
+
+
+async def run_dev(settings: Settings, url: str, host: str, port: int) -> None:
+    from qualgent.drivers.simulator import SIMULATED_FLEET, SimulatedDevice
+    from qualgent.storage import LocalBlobStore
+    from qualgent.worker.host import DeviceHost
+
+    settings.public_url = settings.public_url or f"http://{host}:{port}"
+    org_id, key, created = await _demo_org(url)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, url), host=host, port=port,
+                                           log_level="warning"))
+    worker = DeviceHost(settings, url, LocalBlobStore(settings.blob_root),
+                        [SimulatedDevice(p) for p in SIMULATED_FLEET])
+    api_task = asyncio.create_task(server.serve())
+    worker_task = asyncio.create_task(worker.run())
+    while not server.started:
+        if api_task.done():
+            await api_task  # raises why it could not start
+            return
+        await asyncio.sleep(0.05)
+    if created:
+        await _seed(settings.public_url, key)
+    _banner(settings.public_url, key)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    worker.request_stop()
+    await worker_task
+    server.should_exit = True
+    await api_task
+
+
+def _banner(base: str, key: str) -> None:
+    print(f"""
+qualgent is running at {base}   (API docs: {base}/docs)
+
+  export QUALGENT_API_KEY={key}
+
+Run every demo test case on the simulated Pixel 7:
+
+  APP=$(curl -s {base}/v1/apps/latest -H "X-Api-Key: $QUALGENT_API_KEY" | jq -r .file.id)
+  curl -s {base}/v1/test-cases/run-all -H "X-Api-Key: $QUALGENT_API_KEY" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"app_file_id": "'$APP'", "device": {{"name": "Pixel 7", "platform": "Android"}}}}'
+
+Then poll: curl -s {base}/v1/jobs/list -H "X-Api-Key: $QUALGENT_API_KEY"
+Ctrl-C stops everything.
+""", flush=True)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
