@@ -86,3 +86,16 @@ def test_gc_blobs_removes_only_bytes_without_a_record(
     assert not orphan.exists() and not staging.exists()
     with httpx.stream("GET", org.http.get(f"/v1/apps/{kept['id']}").json()["file"]["link"]) as r:
         assert r.status_code == 200
+
+
+def test_demo_build_writes_uploadable_builds(org: Org, tmp_path: Path) -> None:
+    for platform, ext, os_name in (("android", "apk", "Android"), ("ios", "ipa", "iOS")):
+        out = tmp_path / f"demo.{ext}"
+        done = _qualgent({}, "demo-build", "--platform", platform, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        with out.open("rb") as fh:
+            r = org.http.post("/v1/apps/upload", files={"file": (out.name, fh)},
+                              data={"app_name": "Demo Shop", "version": "1.0.0"})
+        f = r.json()["file"]
+        assert (f["package_name"], f["label"], f["os"]) == ("com.qualgent.demo", "Demo Shop",
+                                                             os_name)

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -104,6 +105,20 @@ def dev(
     configure_logging()
     settings = Settings()
     asyncio.run(run_dev(settings, _ready_url(settings), host, port))
+
+
+@app.command("demo-build")
+def demo_build(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    platform: Annotated[str, typer.Option(help="android (.apk) or ios (.ipa)")] = "android",
+) -> None:
+    """Write a Demo Shop build that runs on the simulated devices."""
+    from qualgent.builds.demo import write_demo_build
+
+    if platform not in ("android", "ios"):
+        raise typer.BadParameter("platform must be android or ios", param_hint="--platform")
+    write_demo_build(output, platform)
+    typer.echo(f"wrote {output}")
 
 
 @db_app.command("upgrade")
@@ -228,3 +243,7 @@ def register_device(
     from qualgent.orgs.admin import register_device as op
 
     _run_admin(op, as_json, name, platform, os_version, form_factor, sms)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,123 @@
+"""Real `qualgent worker` processes against the test database and the test server's blobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Db, Org, Server
+
+TERMINAL = ("passed", "failed", "completed")
+PIXEL = {"name": "Pixel 7", "platform": "Android"}
+SIGN_IN = [
+    "Open the app",
+    'Enter "demo@example.com" into Email',
+    'Enter "hunter2" into Password',
+    "Tap Sign in",
+    "Enter the code from the SMS and tap Verify",
+]
+
+
+class WorkerProcess:
+    def __init__(self, db_url: str, server: Server, log: Path, *specs: str,
+                 grace: float = 30.0) -> None:
+        env = {**os.environ,
+               "QUALGENT_DATABASE_URL": db_url,
+               "QUALGENT_BLOB_DIR": str(server.settings.blob_root),
+               "QUALGENT_DATA_DIR": str(server.settings.data_dir),
+               "QUALGENT_LEASE_SECONDS": "2",
+               "QUALGENT_POLL_SECONDS": "0.5"}
+        args = [sys.executable, "-m", "qualgent.cli", "worker", "--grace-seconds", str(grace)]
+        for spec in specs:
+            args += ["--simulator", spec]
+        self.log = log
+        self._fh = log.open("wb")
+        self.proc = subprocess.Popen(args, env=env, stdout=self._fh, stderr=subprocess.STDOUT)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        code = self.proc.wait(timeout)
+        self._fh.close()
+        return code
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._fh.close()
+
+
+@pytest.fixture
+def workers(db_url: str, server: Server, tmp_path: Path) -> Iterator[Any]:
+    started: list[WorkerProcess] = []
+
+    def start(*specs: str, grace: float = 30.0) -> WorkerProcess:
+        w = WorkerProcess(db_url, server, tmp_path / f"worker{len(started)}.log", *specs,
+                          grace=grace)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def wait_for_devices(db: Db, count: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                    "AND available") < count:
+        if time.time() > deadline:
+            raise AssertionError("workers did not register their devices")
+        time.sleep(0.1)
+
+
+def wait_terminal(org: Org, run_ids: list[str], timeout: float = 120) -> dict[str, dict]:
+    deadline = time.time() + timeout
+    done: dict[str, dict] = {}
+    while len(done) < len(run_ids):
+        for rid in run_ids:
+            if rid not in done:
+                s = org.http.get(f"/v1/jobs/status/{rid}").json()
+                if s["status"] in TERMINAL:
+                    done[rid] = s
+        if time.time() > deadline:
+            raise AssertionError(f"runs not finished: {set(run_ids) - set(done)}")
+        time.sleep(0.1)
+    return done
+
+
+def upload_demo(org: Org, tmp_path: Path, platform: str = "android") -> dict:
+    from qualgent.builds.demo import write_demo_build
+
+    ext = "apk" if platform == "android" else "ipa"
+    build = tmp_path / f"demo.{ext}"
+    write_demo_build(build, platform)
+    with build.open("rb") as fh:
+        r = org.http.post("/v1/apps/upload", files={"file": (build.name, fh)},
+                          data={"app_name": "Demo Shop", "version": "1.0.0"})
+    assert r.status_code == 200, r.text
+    return r.json()["file"]
+
+
+def run_case(org: Org, steps: list[str], device: dict | None = None, **job: Any) -> str:
+    case = org.test_case(name=job.pop("name", "Demo case"),
+                         steps=[{"description": s} for s in steps],
+                         variables=job.pop("variables", []))
+    body = {"jobs": [{"test_case_id": case["id"], "device": device or PIXEL, **job}]}
+    r = org.http.post("/v1/test-cases/run", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["results"][0]["test_run_id"]

@@ -1,0 +1,167 @@
+"""Demo Shop cases run end to end: API -> queue -> real worker processes -> results."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Db, Org, Server
+from tests.worker.conftest import (
+    SIGN_IN,
+    run_case,
+    upload_demo,
+    wait_for_devices,
+    wait_terminal,
+)
+
+SMS_PIXEL = "Pixel 7:Android:14:sms"
+
+
+def test_a_passing_case_leaves_a_readable_trace(org: Org, db: Db, workers, tmp_path: Path,
+                                                 server: Server) -> None:
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
+    run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], use_sim=True)
+    status = wait_terminal(org, [run_id])[run_id]
+    assert (status["status"], status["progress"]) == ("passed", 100), status
+    assert status["failure_category"] is None and status["attempts"] == 1
+    trace = org.http.get(f"/v1/jobs/{run_id}/steps").json()
+    steps = trace["steps"]
+    assert [s["status"] for s in steps] == ["passed"] * 6
+    assert steps[1]["description"] == 'Enter "demo@example.com" into Email'
+    typed = [a for a in steps[1]["actions"] if a["action"] == "type"]
+    assert typed and typed[0]["value"] == "demo@example.com"
+    tap = next(a for a in steps[3]["actions"] if a["action"] == "tap")
+    assert tap["selector"] and len(tap["bounds"]) == 4
+    png = httpx.get(steps[-1]["screenshot_url"])
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    listed = org.http.get("/v1/test-cases/list").json()[0]["latest_completed_run"]
+    assert listed == {"id": run_id, "status": "passed", "progress": 100, "device": "Pixel 7"}
+
+
+def test_failures_are_explained_and_categorised(org: Org, db: Db, workers,
+                                                tmp_path: Path) -> None:
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
+    wrong = run_case(org, ["Open the app", "Type demo@example.com into Email",
+                           "Type nope into Password", "Tap Sign in",
+                           'Verify "Verify your phone" is shown'], name="wrong password")
+    missing = run_case(org, ["Open the app", "Tap the Teleport button"], name="no target")
+    crash = run_case(org, [*SIGN_IN, "Open the Profile tab", "Tap Crash app",
+                           'Verify "Profile" is shown'], use_sim=True, name="crash")
+    done = wait_terminal(org, [wrong, missing, crash])
+    assert done[wrong]["status"] == "failed" and done[wrong]["failure_category"] == "app"
+    assert "Verify your phone" in done[wrong]["explanation"]
+    assert done[missing]["failure_category"] == "test"
+    assert "Teleport" in done[missing]["explanation"]
+    assert done[crash]["failure_category"] == "app"
+    assert "crash" in done[crash]["explanation"].lower()
+    steps = org.http.get(f"/v1/jobs/{missing}/steps").json()["steps"]
+    assert [s["status"] for s in steps] == ["passed", "failed"]
+    assert "Sign in" in steps[1]["reason"]  # names what the screen offered
+
+
+def test_a_build_the_device_cannot_install(org: Org, db: Db, workers) -> None:
+    workers(SMS_PIXEL)
+    org.upload_fixture()  # a real APK, but not one the simulator can run
+    wait_for_devices(db, 1)
+    run_id = run_case(org, ["Open the app"])
+    status = wait_terminal(org, [run_id])[run_id]
+    assert status["status"] == "failed" and status["failure_category"] == "app"
+    assert "install" in status["explanation"].lower()
+
+
+def test_sms_only_reaches_sim_devices(org: Org, db: Db, workers, tmp_path: Path) -> None:
+    db.admin("register_device", "iPhone 14 Pro", "iOS", "16.0", "phone", False)
+    workers("iPhone 14 Pro:iOS:16.0")
+    upload_demo(org, tmp_path, "ios")
+    wait_for_devices(db, 1)
+    run_id = run_case(org, SIGN_IN, device={"name": "iPhone 14 Pro", "platform": "iOS"})
+    status = wait_terminal(org, [run_id])[run_id]
+    assert status["status"] == "failed", status
+    assert "sms" in status["explanation"].lower()
+
+
+def test_variables_reach_the_agent_and_no_assertion_means_completed(
+    org: Org, db: Db, workers, tmp_path: Path
+) -> None:
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
+    run_id = run_case(
+        org, [*SIGN_IN, "Open the app and tap the search bar", "Type {{query}} and submit",
+              "Wait up to {{timeout_seconds}} seconds for results"],
+        variables=[{"name": "query", "type": "string", "required": True},
+                   {"name": "timeout_seconds", "type": "number", "default": 30}],
+        vars={"query": "wireless headphones"}, use_sim=True)
+    status = wait_terminal(org, [run_id])[run_id]
+    assert status["status"] == "completed", status
+    assert status["steps"][6]["description"] == "Type wireless headphones and submit"
+
+
+def test_priorities_decide_the_order(org: Org, db: Db, workers, tmp_path: Path,
+                                     pixel: dict) -> None:
+    upload_demo(org, tmp_path)
+    low = run_case(org, ["Open the app"], priority="low", name="low")
+    high = run_case(org, ["Open the app"], priority="high", name="high")
+    medium = run_case(org, ["Open the app"], name="medium")
+    workers(SMS_PIXEL)  # one device: it takes them one at a time
+    done = wait_terminal(org, [low, high, medium])
+    order = sorted(done, key=lambda rid: done[rid]["started_at"])
+    assert order == [high, medium, low]
+
+
+def test_two_workers_share_the_queue_without_double_claims(
+    org: Org, db: Db, workers, tmp_path: Path
+) -> None:
+    upload_demo(org, tmp_path)
+    workers(SMS_PIXEL, SMS_PIXEL)
+    workers(SMS_PIXEL, SMS_PIXEL)
+    wait_for_devices(db, 4)
+    ids = [run_case(org, ["Open the app", 'Verify "Sign in" is shown'], name=f"c{i}")
+           for i in range(12)]
+    done = wait_terminal(org, ids)
+    assert {s["status"] for s in done.values()} == {"passed"}
+    assert db.scalar("SELECT max(attempts) FROM test_runs") == 1
+    assert db.scalar("SELECT count(DISTINCT worker_id) FROM test_runs") == 2
+    assert db.scalar("SELECT count(*) FROM run_steps") == 24
+
+
+def test_a_worker_killed_mid_run_loses_nothing(org: Org, db: Db, workers,
+                                               tmp_path: Path) -> None:
+    upload_demo(org, tmp_path)
+    first = workers(SMS_PIXEL)
+    wait_for_devices(db, 1)
+    run_id = run_case(org, ["Open the app", "Wait 4 seconds", 'Verify "Sign in" is shown'])
+    deadline = time.time() + 30
+    while db.scalar("SELECT count(*) FROM run_steps") < 1:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    first.signal(signal.SIGKILL)
+    first.wait()
+    workers(SMS_PIXEL)
+    status = wait_terminal(org, [run_id])[run_id]
+    assert status["status"] == "passed" and status["attempts"] == 2
+    attempts = org.http.get(f"/v1/jobs/{run_id}/steps", params={"attempt": "all"}).json()
+    assert {s["attempt"] for s in attempts["steps"]} == {1, 2}
+    assert db.scalar("SELECT credits FROM organizations WHERE id=$1::uuid", org.id) == 99
+
+
+def test_sigterm_finishes_the_run_then_deregisters(org: Org, db: Db, workers,
+                                                   tmp_path: Path) -> None:
+    upload_demo(org, tmp_path)
+    w = workers(SMS_PIXEL)
+    wait_for_devices(db, 1)
+    run_id = run_case(org, ["Open the app", "Wait 2 seconds", 'Verify "Sign in" is shown'])
+    while db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) != "running":
+        time.sleep(0.05)
+    w.signal(signal.SIGTERM)
+    assert w.wait(60) == 0
+    assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "passed"
+    assert db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL AND available") == 0
+    assert org.http.get("/v1/devices").json() == {"phone": [], "tablet": []}
