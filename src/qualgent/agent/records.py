@@ -1,0 +1,41 @@
+"""What a run records: the actions of each step, each step's result, the run's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ActionRecord:
+    """One thing the agent did to the device (or checked on it).
+
+    action: launch | tap | type | clear | swipe | back | key | wait | assert_visible |
+    assert_not_visible | read_sms
+    """
+
+    action: str
+    selector: dict | None = None  # {"text"|"description"|"id"|"hint": value, "kind": ...}
+    bounds: list[int] | None = None  # [l, t, r, b] of the target (of the swiped area)
+    value: str | None = None  # typed text, key name, swipe direction, seconds, code read
+    screen: str | None = None  # fingerprint of the screen the action was taken on
+
+
+@dataclass
+class StepResult:
+    index: int  # 0-based position of the step in the run
+    description: str
+    status: str  # passed | failed | skipped
+    actions: list[ActionRecord] = field(default_factory=list)
+    screenshot: bytes | None = None  # PNG after the step
+    started_at: float = 0.0  # epoch seconds
+    finished_at: float = 0.0
+    reason: str | None = None  # why it failed (or was skipped), plain English
+    has_assertion: bool = False
+
+
+@dataclass
+class RunOutcome:
+    status: str  # passed | failed | completed (every step ran, but nothing was asserted)
+    failure_category: str | None  # app | test | infrastructure
+    explanation: str | None
+    steps: list[StepResult] = field(default_factory=list)

@@ -1,0 +1,130 @@
+"""Running a test case's steps on a device: launch, then observe - plan - act - check per step."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from qualgent.agent.executor import AgentOptions, Executor
+from qualgent.agent.intents import StepFailure
+from qualgent.agent.planner import Planner, RuleBasedPlanner
+from qualgent.agent.records import RunOutcome, StepResult
+from qualgent.drivers.base import AppCrashed, Device, DeviceFailure, DeviceLost, InstallFailed
+
+log = logging.getLogger(__name__)
+
+_DEVICE_FAILURE_WORDS = (
+    (AppCrashed, "The app crashed"),
+    (InstallFailed, "The app could not be installed"),
+    (DeviceLost, "The device was lost"),
+)
+
+
+def _quote(step: str) -> str:
+    step = " ".join(step.split())
+    return step if len(step) <= 120 else step[:117] + "..."
+
+
+def run_steps(device: Device, package: str, steps: list[str], *,
+              planner: Planner | None = None,
+              on_step: Callable[[StepResult, int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              options: AgentOptions | None = None) -> RunOutcome:
+    """Launch the app (already installed) and run every step.
+
+    After each step `on_step(result, progress)` is called (progress 1..100, 100 after the
+    last step). The run stops at the first failed step, or when `should_stop()` turns true
+    between steps; the remaining steps are reported as skipped.
+    """
+    planner = planner or RuleBasedPlanner()
+    ex = Executor(device, package, options)
+    total = len(steps)
+    results: list[StepResult] = []
+    category: str | None = None
+    explanation: str | None = None
+    skip_reason = ""
+
+    def report(result: StepResult) -> None:
+        results.append(result)
+        if on_step is not None:
+            on_step(result, 100 * len(results) // total if total else 100)
+
+    if total == 0:
+        try:
+            ex.launch_app()
+        except DeviceFailure as exc:
+            return RunOutcome("failed", exc.category, f"{_failure_words(exc)} on launch: {exc}.",
+                              [])
+        return RunOutcome("completed", None, None, [])
+
+    for i, step in enumerate(steps):
+        if category is None and should_stop is not None and should_stop():
+            category = "infrastructure"
+            explanation = f"The run was stopped before step {i + 1} ('{_quote(step)}')."
+            skip_reason = "The run was stopped before this step."
+        if category is not None:
+            now = time.time()
+            report(StepResult(i, step, "skipped", [], None, now, now, skip_reason, False))
+            continue
+        result, failure = _run_step(ex, planner, i, step, launch=(i == 0))
+        if failure is not None:
+            category, explanation = failure
+            skip_reason = f"Skipped: step {i + 1} failed."
+        report(result)
+
+    if category is not None:
+        return RunOutcome("failed", category, explanation, results)
+    asserted = any(r.has_assertion for r in results)
+    return RunOutcome("passed" if asserted else "completed", None, None, results)
+
+
+def _failure_words(exc: DeviceFailure) -> str:
+    for cls, words in _DEVICE_FAILURE_WORDS:
+        if isinstance(exc, cls):
+            return words
+    return "The device failed" if exc.category == "infrastructure" else "The app failed"
+
+
+def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
+              ) -> tuple[StepResult, tuple[str, str] | None]:
+    started = time.time()
+    ex.actions = []
+    has_assertion = False
+    failure: tuple[str, str] | None = None
+    reason: str | None = None
+    where = f"step {i + 1} ('{_quote(step)}')"
+    try:
+        if launch:
+            ex.launch_app()
+        intents = planner.plan(step, ex.observe())
+        has_assertion = any(it.is_assertion for it in intents)
+        for intent in intents:
+            ex.run(intent)
+        ex.observe()  # a crash the last action caused belongs to this step
+    except StepFailure as exc:
+        reason = exc.reason
+        failure = (exc.category, f"Step {i + 1} ('{_quote(step)}') failed: {exc.reason}")
+    except DeviceFailure as exc:
+        detail = str(exc).strip()
+        words = _failure_words(exc)
+        reason = f"{words}{': ' + detail if detail else ''}."
+        during = "while launching the app, before" if launch and not ex.actions else "during"
+        failure = (exc.category,
+                   f"{words} {during} {where}{': ' + detail if detail else ''}.")
+    except Exception as exc:  # noqa: BLE001 - a driver or planner bug fails the run, not the host
+        log.exception("agent error in %s", where)
+        reason = f"The agent failed: {type(exc).__name__}: {exc}"
+        failure = ("infrastructure", f"The test agent failed during {where}: {exc}")
+    shot = _screenshot(ex)
+    result = StepResult(i, step, "failed" if failure else "passed", ex.actions, shot, started,
+                        time.time(), reason, has_assertion)
+    ex.actions = []
+    return result, failure
+
+
+def _screenshot(ex: Executor) -> bytes | None:
+    try:
+        return ex.device.screenshot()
+    except Exception:  # noqa: BLE001 - a lost device has no screenshot; the step says why
+        return None
