@@ -10,6 +10,7 @@ import httpx
 
 from tests.conftest import Db, Org, Server
 from tests.worker.conftest import (
+    PIXEL,
     SIGN_IN,
     run_case,
     upload_demo,
@@ -165,3 +166,55 @@ def test_sigterm_finishes_the_run_then_deregisters(org: Org, db: Db, workers,
     assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "passed"
     assert db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL AND available") == 0
     assert org.http.get("/v1/devices").json() == {"phone": [], "tablet": []}
+
+
+CACHEABLE = [*SIGN_IN, "Tap the search bar", "Type wireless headphones and submit",
+             'Verify "Wireless Headphones X200" is visible']
+
+
+def test_cached_replay_reuses_the_recording(org: Org, db: Db, workers, tmp_path: Path) -> None:
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
+    case = org.test_case(name="cached", steps=[{"description": s} for s in CACHEABLE])
+    job = {"test_case_id": case["id"], "device": PIXEL | {"os_version": "14"}, "use_sim": True}
+    r = org.http.post("/v1/test-cases/run", json={"jobs": [{**job, "mode": "cached"}]})
+    assert r.status_code == 422 and r.json()["error"] == "no_recording"
+    first = org.http.post("/v1/test-cases/run", json={"jobs": [job]}).json()
+    recorded_id = first["results"][0]["test_run_id"]
+    assert wait_terminal(org, [recorded_id])[recorded_id]["status"] == "passed"
+    second = org.http.post("/v1/test-cases/run", json={"jobs": [{**job, "mode": "cached"}]})
+    assert second.status_code == 200, second.text
+    run_id = second.json()["results"][0]["test_run_id"]
+    status = wait_terminal(org, [run_id])[run_id]
+    assert status["status"] == "passed", (status["explanation"], org.http.get(
+        f"/v1/jobs/{run_id}/steps").json()["steps"])
+    assert status["cache"] == {"recording_run_id": recorded_id, "fallback": "agent",
+                               "replayed_steps": len(CACHEABLE), "healed_steps": 0}
+    steps = org.http.get(f"/v1/jobs/{run_id}/steps").json()["steps"]
+    assert {s["replay"] for s in steps} == {"replayed"}
+    typed = [a["value"] for s in steps for a in s["actions"] if a["action"] == "type"]
+    recorded = [a["value"] for s in org.http.get(f"/v1/jobs/{recorded_id}/steps").json()["steps"]
+                for a in s["actions"] if a["action"] == "type"]
+    assert typed[:2] == recorded[:2] == ["demo@example.com", "hunter2"]
+    assert typed[2] != recorded[2] or typed[2].isdigit()  # the OTP is read afresh
+
+
+def test_audit_names_where_a_run_first_differed(org: Org, db: Db, workers,
+                                                tmp_path: Path) -> None:
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
+    good = run_case(org, ["Open the app", "Type demo@example.com into Email",
+                          "Type hunter2 into Password", "Tap Sign in",
+                          'Verify "Verify your phone" is shown'], name="baseline")
+    assert wait_terminal(org, [good])[good]["status"] == "passed"
+    bad = run_case(org, ["Open the app", "Type demo@example.com into Email",
+                         "Type wrong into Password", "Tap Sign in",
+                         'Verify "Verify your phone" is shown'], name="regressed",
+                   audit_source_run_id=good)
+    status = wait_terminal(org, [bad])[bad]
+    assert status["status"] == "failed"
+    assert status["audit"]["first_difference"]["step"] == 3
+    assert f"Compared with run {good}, this run first differed at step 3" in \
+        status["explanation"]

@@ -454,9 +454,13 @@ def selector_of(el: Element) -> dict:
 
 
 def fingerprint(screen: Hierarchy) -> str:
-    """A short hash of what the screen shows, the same for the same content on any run."""
+    """A short hash of what the screen shows, the same for the same content on any run.
+
+    What the test typed into inputs is left out: a fresh OTP code must not make the same
+    screen look different to a cached replay."""
     parts = sorted(
-        (e.kind, e.text or "", e.description or "", e.id or "", e.hint or "")
+        (e.kind, "" if e.editable else e.text or "", e.description or "", e.id or "",
+         e.hint or "")
         for e in screen.elements
     )
     h = hashlib.blake2b(digest_size=8)

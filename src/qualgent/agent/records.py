@@ -31,6 +31,7 @@ class StepResult:
     finished_at: float = 0.0
     reason: str | None = None  # why it failed (or was skipped), plain English
     has_assertion: bool = False
+    replay: str | None = None  # cached runs: "replayed" from the recording, or "healed"
 
 
 @dataclass

@@ -10,6 +10,7 @@ from qualgent.agent.executor import AgentOptions, Executor
 from qualgent.agent.intents import StepFailure
 from qualgent.agent.planner import Planner, RuleBasedPlanner
 from qualgent.agent.records import RunOutcome, StepResult
+from qualgent.agent.replay import Divergence, replay_step
 from qualgent.drivers.base import AppCrashed, Device, DeviceFailure, DeviceLost, InstallFailed
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,18 @@ def run_steps(device: Device, package: str, steps: list[str], *,
               planner: Planner | None = None,
               on_step: Callable[[StepResult, int], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
-              options: AgentOptions | None = None) -> RunOutcome:
+              options: AgentOptions | None = None,
+              recording: list[list[dict]] | None = None,
+              fallback: str = "agent") -> RunOutcome:
     """Launch the app (already installed) and run every step.
 
     After each step `on_step(result, progress)` is called (progress 1..100, 100 after the
     last step). The run stops at the first failed step, or when `should_stop()` turns true
     between steps; the remaining steps are reported as skipped.
+
+    With `recording` (each step's recorded actions, from a passed run) the steps are replayed
+    (see agent.replay); a step that diverges is planned afresh by the agent ("healed"), or,
+    with fallback "fail", fails the run.
     """
     planner = planner or RuleBasedPlanner()
     ex = Executor(device, package, options)
@@ -67,7 +74,10 @@ def run_steps(device: Device, package: str, steps: list[str], *,
             now = time.time()
             report(StepResult(i, step, "skipped", [], None, now, now, skip_reason, False))
             continue
-        result, failure = _run_step(ex, planner, i, step, launch=(i == 0))
+        if recording is not None and i < len(recording):
+            result, failure = _replay_step(ex, planner, i, step, recording[i], fallback)
+        else:
+            result, failure = _run_step(ex, planner, i, step, launch=(i == 0))
         if failure is not None:
             category, explanation = failure
             skip_reason = f"Skipped: step {i + 1} failed."
@@ -121,6 +131,33 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
                         time.time(), reason, has_assertion)
     ex.actions = []
     return result, failure
+
+
+def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: list[dict],
+                 fallback: str) -> tuple[StepResult, tuple[str, str] | None]:
+    started = time.time()
+    ex.actions = []
+    try:
+        asserted = replay_step(ex, recorded)
+    except Divergence as exc:
+        if fallback == "agent":
+            result, failure = _run_step(ex, planner, i, step, launch=False)
+            result.replay = "healed"
+            return result, failure
+        reason = f"The cached replay diverged from the recording: {exc}."
+        result = StepResult(i, step, "failed", ex.actions, _screenshot(ex), started,
+                            time.time(), reason, False, "replayed")
+        ex.actions = []
+        return result, ("test", f"Step {i + 1} ('{_quote(step)}') failed: {reason}")
+    except (StepFailure, DeviceFailure):
+        # Let the agent's own step runner report it exactly as in an agent run.
+        result, failure = _run_step(ex, planner, i, step, launch=False)
+        result.replay = "healed"
+        return result, failure
+    result = StepResult(i, step, "passed", ex.actions, _screenshot(ex), started, time.time(),
+                        None, asserted, "replayed")
+    ex.actions = []
+    return result, None
 
 
 def _screenshot(ex: Executor) -> bytes | None:

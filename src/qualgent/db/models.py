@@ -253,6 +253,12 @@ class TestRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failure_category: Mapped[str | None] = mapped_column(String(16))
     explanation: Mapped[str | None] = mapped_column(Text)
+    # Cached runs replay the recording's actions; where the screen diverged, the agent heals.
+    recording_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    cache_fallback: Mapped[str | None] = mapped_column(String(8))
+    replayed_steps: Mapped[int | None] = mapped_column(Integer)
+    healed_steps: Mapped[int | None] = mapped_column(Integer)
+    audit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class RunStep(Base):
@@ -271,5 +277,6 @@ class RunStep(Base):
     actions: Mapped[list[Any]] = mapped_column(JSONB)
     screenshot_key: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    replay: Mapped[str | None] = mapped_column(String(10))  # cached runs: replayed | healed
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,8 @@ from qualgent.queue import CHANNEL
 from qualgent.queue.ledger import refund
 
 # The oldest highest-priority queued run that one of this worker's idle devices can take.
-# MATERIALIZED + LIMIT + SKIP LOCKED: the planner cannot update more rows than it locked.
+# MATERIALIZED + LIMIT + SKIP LOCKED: the planner cannot update more rows than it locked; the
+# device row is locked too, so two concurrent claims never book the same device.
 _CLAIM = """
 WITH candidate AS MATERIALIZED (
     SELECT r.id AS run_id, d.id AS device_id
@@ -25,7 +26,7 @@ WITH candidate AS MATERIALIZED (
     WHERE r.status = 'queued'
     ORDER BY r.priority_rank DESC, r.created_at, r.id
     LIMIT 1
-    FOR UPDATE OF r SKIP LOCKED
+    FOR UPDATE OF r, d SKIP LOCKED
 ), device AS (
     UPDATE devices d SET current_run_id = c.run_id
     FROM candidate c WHERE d.id = c.device_id
@@ -37,7 +38,7 @@ SET status = 'running', worker_id = $1, device_id = c.device_id, progress = 0,
 FROM candidate c
 WHERE r.id = c.run_id
 RETURNING r.id, r.organization_id, r.app_file_id, r.resolved_steps, r.attempts, r.mode,
-          r.test_case_version_id, r.audit_source_run_id, c.device_id
+          r.recording_run_id, r.cache_fallback, r.audit_source_run_id, c.device_id
 """
 
 _RENEW = """
@@ -52,21 +53,29 @@ WHERE id = $1 AND worker_id = $2 AND status = 'running'
 
 _STEP = """
 INSERT INTO run_steps (test_run_id, attempt, index, description, status, actions,
-                       screenshot_key, reason, started_at, finished_at)
-SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11)
+                       screenshot_key, reason, started_at, finished_at, replay)
+SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), $12
 WHERE EXISTS (SELECT 1 FROM test_runs WHERE id = $1 AND worker_id = $2 AND status = 'running')
 ON CONFLICT (test_run_id, attempt, index) DO UPDATE
 SET status = EXCLUDED.status, actions = EXCLUDED.actions,
     screenshot_key = EXCLUDED.screenshot_key, reason = EXCLUDED.reason,
-    finished_at = EXCLUDED.finished_at
+    finished_at = EXCLUDED.finished_at, replay = EXCLUDED.replay
 """
 
 _FINISH = """
 UPDATE test_runs
 SET status = $3, progress = 100, failure_category = $4, explanation = $5,
-    finished_at = now(), lease_expires_at = NULL
+    finished_at = now(), lease_expires_at = NULL,
+    replayed_steps = $6, healed_steps = $7, audit = $8
 WHERE id = $1 AND worker_id = $2 AND status = 'running'
 RETURNING organization_id, credits_charged
+"""
+
+# A run's trace as the worker recorded it: its last attempt's steps.
+_TRACE = """
+SELECT s.index, s.description, s.status, s.actions, s.reason
+FROM run_steps s JOIN test_runs r ON r.id = s.test_run_id AND s.attempt = r.attempts
+WHERE s.test_run_id = $1 ORDER BY s.index
 """
 
 # Back to the queue; `count_attempt` false when the worker hands it back unfinished on shutdown.
@@ -90,6 +99,9 @@ class Claimed:
     steps: list[str]
     attempt: int
     mode: str
+    recording_run_id: uuid.UUID | None = None
+    cache_fallback: str | None = None
+    audit_source_run_id: uuid.UUID | None = None
 
 
 async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float) -> Claimed | None:
@@ -100,8 +112,13 @@ async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float) -> Cla
         run_id=row["id"], organization_id=row["organization_id"],
         app_file_id=row["app_file_id"], device_id=row["device_id"],
         steps=[s["description"] for s in row["resolved_steps"]], attempt=row["attempts"],
-        mode=row["mode"],
+        mode=row["mode"], recording_run_id=row["recording_run_id"],
+        cache_fallback=row["cache_fallback"], audit_source_run_id=row["audit_source_run_id"],
     )
+
+
+async def trace(pool: asyncpg.Pool, run_id: uuid.UUID) -> list[dict]:
+    return [dict(r) for r in await pool.fetch(_TRACE, run_id)]
 
 
 async def renew(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
@@ -120,16 +137,19 @@ async def record_step(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUI
     status = await pool.execute(
         _STEP, run_id, worker_id, attempt, step["index"], step["description"], step["status"],
         step["actions"], step.get("screenshot_key"), step.get("reason"),
-        step["started_at"], step["finished_at"],
+        step["started_at"], step["finished_at"], step.get("replay"),
     )
     return status == "INSERT 0 1"
 
 
 async def finish(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID, status: str,
-                 category: str | None, explanation: str | None) -> bool:
+                 category: str | None, explanation: str | None, *,
+                 replayed: int | None = None, healed: int | None = None,
+                 audit: dict | None = None) -> bool:
     """Write the result if the run is still ours; refund infrastructure failures."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_FINISH, run_id, worker_id, status, category, explanation)
+        row = await conn.fetchrow(_FINISH, run_id, worker_id, status, category, explanation,
+                                  replayed, healed, audit)
         if row is None:
             return False
         await conn.execute(_FREE_DEVICE, run_id)

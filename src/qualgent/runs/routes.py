@@ -58,6 +58,7 @@ async def run_cases(body: RunRequest, auth: Auth, ctx: Ctx, db: Session) -> dict
             db, auth.organization_id, where, case=case, app=app, device=job.device,
             use_sim=job.use_sim, priority=job.priority, version_id=job.test_case_version_id,
             supplied_vars=job.vars, audit_source_run_id=job.audit_source_run_id,
+            mode=job.mode, cache_fallback=job.cache_fallback,
         )
         prepared.append(run)
         warnings += _job_warnings(i, run.warnings)
@@ -192,6 +193,7 @@ def step_view(step, ctx) -> dict:  # noqa: ANN001
         "status": step["status"],
         "actions": step["actions"],
         "reason": step["reason"],
+        "replay": step["replay"],
         "screenshot_url": shot,
         "started_at": step["started_at"].isoformat(),
         "finished_at": step["finished_at"].isoformat(),

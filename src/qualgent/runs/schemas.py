@@ -41,6 +41,8 @@ class JobSpec(BaseModel):
     test_case_version_id: str | None = None
     audit_source_run_id: str | None = None
     priority: Literal["low", "medium", "high"] = "medium"
+    mode: Literal["agent", "cached"] = "agent"
+    cache_fallback: Literal["agent", "fail"] = "agent"
 
 
 class RunRequest(BaseModel):

@@ -43,6 +43,9 @@ class PreparedRun:
     effective_vars: dict[str, Any]
     warnings: list[dict] = field(default_factory=list)
     audit_source_run_id: uuid.UUID | None = None
+    mode: str = "agent"
+    cache_fallback: str | None = None
+    recording_run_id: uuid.UUID | None = None
 
 
 def _at(err: ApiError, where: str) -> ApiError:
@@ -116,6 +119,8 @@ async def prepare(
     version_id: str | None = None,
     supplied_vars: dict[str, Any] | None = None,
     audit_source_run_id: str | None = None,
+    mode: str = "agent",
+    cache_fallback: str = "agent",
 ) -> PreparedRun:
     if app.os != device.platform:
         raise ApiError(
@@ -139,11 +144,51 @@ async def prepare(
     steps, effective, warnings = variables.resolve(
         version.steps, version.variables, supplied, f"{where}.vars"
     )
+    recording = None
+    if mode == "cached":
+        recording = await find_recording(db, org_id, version, app, device, steps)
+        if recording is None:
+            raise ApiError(
+                422, "no_recording",
+                "No passed run of this test case version, with these variables, on this "
+                "build and device profile to replay; run it once in agent mode first.",
+                {"field": f"{where}.mode"},
+            )
     return PreparedRun(
         case=case, version=version, app=app, device=device, use_sim=use_sim,
         priority=priority, supplied_vars=supplied, resolved_steps=steps,
         effective_vars=effective, warnings=warnings, audit_source_run_id=audit_id,
+        mode=mode, cache_fallback=cache_fallback if mode == "cached" else None,
+        recording_run_id=recording,
     )
+
+
+async def find_recording(
+    db: AsyncSession, org_id: uuid.UUID, version: TestCaseVersion, app: AppFile,
+    device: DeviceSpec, steps: list[dict],
+) -> uuid.UUID | None:
+    """The latest passed run of this version with the same resolved steps, on the same build
+    (package and content hash) and device profile: what a cached run replays."""
+    stmt = (
+        select(TestRun.id)
+        .join(AppFile, AppFile.id == TestRun.app_file_id)
+        .join(Device, Device.id == TestRun.device_id)
+        .where(
+            TestRun.organization_id == org_id,
+            TestRun.test_case_version_id == version.id,
+            TestRun.status == "passed",
+            TestRun.resolved_steps == steps,
+            AppFile.package_name == app.package_name,
+            AppFile.sha256 == app.sha256,
+            Device.name == device.name,
+            Device.platform == device.platform,
+        )
+        .order_by(TestRun.finished_at.desc())
+        .limit(1)
+    )
+    if device.os_version:
+        stmt = stmt.where(Device.os_version == device.os_version)
+    return (await db.scalars(stmt)).first()
 
 
 async def resolve_app(
@@ -195,7 +240,8 @@ async def enqueue(
             priority_rank=PRIORITY_RANK[p.priority],
             device_name=p.device.name, device_platform=p.device.platform,
             device_os_version=p.device.os_version, device_orientation=p.device.orientation,
-            use_sim=p.use_sim, mode="agent", vars=p.effective_vars,
+            use_sim=p.use_sim, mode=p.mode, cache_fallback=p.cache_fallback,
+            recording_run_id=p.recording_run_id, vars=p.effective_vars,
             resolved_steps=p.resolved_steps, warnings=p.warnings,
             audit_source_run_id=p.audit_source_run_id, credits_charged=cost_per_run,
         )

@@ -43,6 +43,13 @@ def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
         "attempts": row["attempts"],
         "failure_category": row["failure_category"],
         "explanation": row["explanation"],
+        "cache": {
+            "recording_run_id": _str(row["recording_run_id"]),
+            "fallback": row["cache_fallback"],
+            "replayed_steps": row["replayed_steps"],
+            "healed_steps": row["healed_steps"],
+        } if row["mode"] == "cached" else None,
+        "audit": row["audit"],
         "created_at": _iso(row["created_at"]),
         "started_at": _iso(row["started_at"]),
         "finished_at": _iso(row["finished_at"]),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from qualgent.agent import RunOutcome, StepResult, run_steps
+from qualgent.agent import RunOutcome, StepResult, audit, run_steps
 from qualgent.drivers.base import Device, DeviceFailure
 from qualgent.queue import runs as q
 from qualgent.storage import BlobStore
@@ -48,6 +48,7 @@ def _step_row(result: StepResult, key: str | None) -> dict:
         "reason": result.reason,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
+        "replay": result.replay,
     }
 
 
@@ -77,10 +78,16 @@ async def execute(pool: asyncpg.Pool, blobs: BlobStore, worker_id: uuid.UUID, de
     app = await pool.fetchrow(
         "SELECT file_path, package_name FROM app_files WHERE id = $1", claimed.app_file_id
     )
+    recording = None
+    if claimed.mode == "cached" and claimed.recording_run_id:
+        recorded = await q.trace(pool, claimed.recording_run_id)
+        recording = [s["actions"] for s in recorded]
+    agent_args = {"on_step": on_step, "should_stop": lambda: run.stop or run.lost,
+                  "recording": recording, "fallback": claimed.cache_fallback or "agent"}
     try:
         outcome = await asyncio.to_thread(
             _install_and_run, blobs, device, app["file_path"], app["package_name"],
-            claimed.steps, on_step, lambda: run.stop or run.lost,
+            claimed.steps, agent_args,
         )
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the run running forever
         log.exception("run %s crashed the worker's executor", claimed.run_id)
@@ -90,7 +97,7 @@ async def execute(pool: asyncpg.Pool, blobs: BlobStore, worker_id: uuid.UUID, de
 
 
 def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
-                     steps: list[str], on_step, should_stop) -> RunOutcome:  # noqa: ANN001
+                     steps: list[str], agent_args: dict) -> RunOutcome:
     suffix = Path(key).suffix
     with tempfile.TemporaryDirectory(prefix="qualgent-build-") as tmp:
         build = Path(tmp) / f"build{suffix}"
@@ -103,8 +110,7 @@ def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
             what = "install" if exc.category == "app" else "reach the device to install"
             return RunOutcome("failed", exc.category,
                               f"Could not {what} the build: {exc}", [])
-        return run_steps(device, installed.package or package, steps, on_step=on_step,
-                         should_stop=should_stop)
+        return run_steps(device, installed.package or package, steps, **agent_args)
 
 
 async def _report(pool: asyncpg.Pool, worker_id: uuid.UUID, run: Execution,
@@ -122,8 +128,19 @@ async def _report(pool: asyncpg.Pool, worker_id: uuid.UUID, run: Execution,
                  outcome.explanation)
         await q.requeue(pool, claimed.run_id, worker_id, count_attempt=True)
         return
+    explanation, report = outcome.explanation, None
+    if claimed.audit_source_run_id:
+        report = audit.compare([_step_row(s, None) for s in outcome.steps],
+                               await q.trace(pool, claimed.audit_source_run_id),
+                               str(claimed.audit_source_run_id))
+        if outcome.status == "failed":
+            explanation = f"{explanation} {audit.sentence(report)}"
+    replayed = healed = None
+    if claimed.mode == "cached":
+        replayed = sum(s.replay == "replayed" and s.status == "passed" for s in outcome.steps)
+        healed = sum(s.replay == "healed" for s in outcome.steps)
     await q.finish(pool, claimed.run_id, worker_id, outcome.status, outcome.failure_category,
-                   outcome.explanation)
+                   explanation, replayed=replayed, healed=healed, audit=report)
 
 
 def _finished_all(outcome: RunOutcome, claimed: q.Claimed) -> bool:

@@ -97,6 +97,9 @@ class DeviceHost:
                 await conn.execute(_REGISTER_DEVICE, device_id, p.name, p.platform,
                                    p.os_version, p.form_factor, p.sms_enabled, host,
                                    p.serial or str(device_id), self.id)
+        # Fresh statistics keep the claim's plan an index walk that stops at the first match
+        # (without them the planner may sort every queued run on each claim).
+        await self.pool.execute("ANALYZE devices")
         log.info("worker %s registered %d device(s)", self.id, len(self.devices))
 
     # -- claiming --------------------------------------------------------------------------

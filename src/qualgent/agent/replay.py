@@ -1,0 +1,103 @@
+"""Cached runs: replay a recorded passed run's actions deterministically.
+
+Before each recorded action the replayer checks that the screen still has the fingerprint it
+had when the action was recorded, and finds the element by its recorded selector (text,
+description, id or hint, and kind), never by its old coordinates. A step whose screen or
+element no longer matches diverged: the agent plans it afresh (the step is "healed"), or, with
+fallback "fail", the run fails there. An SMS code is read afresh: the recorded one is stale.
+"""
+
+from __future__ import annotations
+
+import time
+
+from qualgent.agent.executor import Executor
+from qualgent.agent.intents import StepFailure
+from qualgent.agent.matching import selector_of
+from qualgent.agent.text import fold
+from qualgent.drivers.base import Bounds, Element, Hierarchy
+
+
+class Divergence(Exception):
+    """The screen no longer matches the recording."""
+
+
+def _norm(value: str | None) -> str:
+    return fold(value or "")
+
+
+def find(screen: Hierarchy, selector: dict) -> Element | None:
+    """The element the selector names on this screen (same kind, same normalized field)."""
+    kind = selector.get("kind")
+    fields = [(k, _norm(v)) for k, v in selector.items() if k != "kind"]
+    for el in screen.elements:
+        if kind and el.kind != kind:
+            continue
+        if all(_norm(getattr(el, k, None)) == v for k, v in fields):
+            return el
+    return None
+
+
+def _shows(screen: Hierarchy, phrase: str | None) -> bool:
+    want = _norm(phrase)
+    return bool(want) and any(
+        want in _norm(e.text) or want in _norm(e.description) for e in screen.elements)
+
+
+def replay_step(ex: Executor, recorded: list[dict]) -> bool:
+    """Perform one step's recorded actions; True when the step asserted something."""
+    asserted = False
+    fresh_code: str | None = None
+    old_code: str | None = None
+    for rec in recorded:
+        action, selector, value = rec["action"], rec.get("selector"), rec.get("value")
+        if action == "launch":
+            ex.launch_app(restart=value == "restart")
+            continue
+        if action == "read_sms":
+            old_code, fresh_code = value, ex._read_code()
+            continue
+        if action == "wait" and selector is None:
+            ex._record("wait", None, None, value)
+            time.sleep(float(value or 0))
+            continue
+        if rec.get("screen") and rec["screen"] != ex.fingerprint():
+            raise Divergence(f"the screen before '{action}' differs from the recording")
+        screen = ex.observe()
+        if action in ("assert_visible", "assert_not_visible", "wait"):
+            asserted |= action.startswith("assert")
+            present = (find(screen, selector) is not None) if selector else _shows(screen, value)
+            if present != (action != "assert_not_visible"):
+                raise Divergence(f"'{value}' is {'not ' if not present else ''}on the screen")
+            ex._record(action, selector, None, value)
+            continue
+        if action in ("key", "back", "swipe"):
+            if action == "key":
+                ex._key(value or "enter")
+            elif action == "back":
+                ex.device.back()
+                ex._record("back", None, None, None, rec.get("screen"))
+                ex._acted()
+            else:
+                area = Bounds(*rec["bounds"]) if rec.get("bounds") else None
+                ex._swipe(value or "up", area)
+            continue
+        el = find(screen, selector or {})
+        if el is None:
+            raise Divergence(f"no element matches {selector}")
+        fp = ex.fingerprint()
+        if action == "tap":
+            ex._tap(el, selector or selector_of(el))
+        elif action == "type":
+            text = fresh_code if old_code is not None and value == old_code else (value or "")
+            ex.device.type_text(text)
+            ex._record("type", selector, el.bounds, text, fp)
+            ex._acted()
+        elif action == "clear":
+            ex.device.clear()
+            ex._record("clear", selector, el.bounds, None, fp)
+            ex._acted()
+        else:
+            raise StepFailure(f"The recording holds an unknown action '{action}'.", "test")
+    ex.observe(fresh=True)  # a crash the last action caused belongs to this step
+    return asserted
