@@ -169,4 +169,5 @@ def test_the_same_screens_give_the_same_fingerprints(builds: dict[str, Path]) ->
     a, b = run(builds, steps), run(builds, steps)  # same seed, same codes
     prints = [[x.screen for x in s.actions] for s in a.steps]
     assert prints == [[x.screen for x in s.actions] for s in b.steps]
-    assert len({p for step in prints for p in step}) >= 6
+    # sign in, verification, home, search results, product (typed text is ignored)
+    assert len({p for step in prints for p in step}) >= 5
