@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from qualgent.queue import CHANNEL
-from qualgent.queue.ledger import refund
 
 # The oldest highest-priority queued run that one of this worker's idle devices can take.
 # MATERIALIZED + LIMIT + SKIP LOCKED: the planner cannot update more rows than it locked; the
@@ -62,13 +61,31 @@ SET status = EXCLUDED.status, actions = EXCLUDED.actions,
     finished_at = EXCLUDED.finished_at, replay = EXCLUDED.replay
 """
 
+# One statement (one round trip): the outcome, the device freed, and for an infrastructure
+# failure the refund with its ledger row, all only if the run is still ours.
 _FINISH = """
-UPDATE test_runs
-SET status = $3, progress = 100, failure_category = $4, explanation = $5,
-    finished_at = now(), lease_expires_at = NULL,
-    replayed_steps = $6, healed_steps = $7, audit = $8
-WHERE id = $1 AND worker_id = $2 AND status = 'running'
-RETURNING organization_id, credits_charged
+WITH done AS (
+    UPDATE test_runs
+    SET status = $3, progress = 100, failure_category = $4, explanation = $5,
+        finished_at = now(), lease_expires_at = NULL,
+        replayed_steps = $6, healed_steps = $7, audit = $8
+    WHERE id = $1 AND worker_id = $2 AND status = 'running'
+    RETURNING id, organization_id, credits_charged
+), freed AS (
+    UPDATE devices SET current_run_id = NULL
+    WHERE current_run_id = $1 AND EXISTS (SELECT 1 FROM done)
+), refunded AS (
+    UPDATE organizations o SET credits = o.credits + d.credits_charged
+    FROM done d
+    WHERE o.id = d.organization_id AND $3 = 'failed' AND $4 = 'infrastructure'
+      AND d.credits_charged > 0
+    RETURNING o.id, o.credits, d.credits_charged, d.id AS run_id
+), ledger AS (
+    INSERT INTO credit_ledger (organization_id, delta, balance_after, reason, test_run_id,
+                               created_at)
+    SELECT id, credits_charged, credits, 'refund_infrastructure', run_id, now() FROM refunded
+)
+SELECT count(*) FROM done
 """
 
 # A run's trace as the worker recorded it: its last attempt's steps.
@@ -147,15 +164,9 @@ async def finish(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID, st
                  replayed: int | None = None, healed: int | None = None,
                  audit: dict | None = None) -> bool:
     """Write the result if the run is still ours; refund infrastructure failures."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_FINISH, run_id, worker_id, status, category, explanation,
-                                  replayed, healed, audit)
-        if row is None:
-            return False
-        await conn.execute(_FREE_DEVICE, run_id)
-        if status == "failed" and category == "infrastructure" and row["credits_charged"]:
-            await refund(conn, row["organization_id"], row["credits_charged"], run_id)
-        return True
+    done = await pool.fetchval(_FINISH, run_id, worker_id, status, category, explanation,
+                               replayed, healed, audit)
+    return done == 1
 
 
 async def requeue(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
