@@ -47,3 +47,22 @@ def test_a_lost_device_fails_the_run_and_refunds_it(org: Org, db: Db, server: Se
     trace = org.http.get(f"/v1/jobs/{run_id}/steps", params={"attempt": "all"}).json()
     # Attempt 1's steps are kept; attempt 2 could not even install on the lost device.
     assert {s["attempt"] for s in trace["steps"]} == {1}
+
+
+def test_a_worker_declared_dead_stops_itself(db: Db, server: Server, db_url: str) -> None:
+    device = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14"))
+    settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
+                        blob_dir=server.settings.blob_root, lease_seconds=0.6,
+                        poll_seconds=0.2)
+    host = DeviceHost(settings, db_url, LocalBlobStore(settings.blob_root), [device])
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(host.run(),), daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while db.scalar("SELECT count(*) FROM workers") < 1:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    db.fetch("UPDATE workers SET stopped_at = now()")  # what the reaper does to a silent host
+    thread.join(10)
+    assert not thread.is_alive()
+    assert db.scalar("SELECT count(*) FROM devices WHERE available") == 0

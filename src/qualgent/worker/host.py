@@ -35,9 +35,10 @@ VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, now(), $9)
 """
 _HEARTBEAT = """
 WITH w AS (UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL
-           RETURNING id)
-UPDATE devices SET last_seen_at = now(), available = true
-WHERE worker_id IN (SELECT id FROM w)
+           RETURNING id),
+d AS (UPDATE devices SET last_seen_at = now(), available = true
+      WHERE worker_id IN (SELECT id FROM w))
+SELECT count(*) FROM w
 """
 _DEREGISTER = """
 WITH w AS (UPDATE workers SET stopped_at = now() WHERE id = $1 RETURNING id)
@@ -153,7 +154,14 @@ class DeviceHost:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.pool.execute(_HEARTBEAT, self.id)
+                if not await self.pool.fetchval(_HEARTBEAT, self.id):
+                    # The reaper declared us dead (we were silent too long): our runs went
+                    # back to the queue. Stop; a supervisor restarts us as a new host.
+                    log.error("worker %s was declared dead by the reaper; stopping", self.id)
+                    for run in self.running.values():
+                        run.lost = True
+                    self.request_stop()
+                    return
                 for run in list(self.running.values()):
                     if not await q.renew(self.pool, run.claimed.run_id, self.id,
                                          self.settings.lease_seconds):
