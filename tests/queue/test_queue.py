@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from qualgent.db.pool import create_pool
 from qualgent.queue import reaper
 from qualgent.queue import runs as q
-from tests.conftest import Db, Org
+from tests.conftest import Db, Org, start_server
 
 PIXEL = {"name": "Pixel 7", "platform": "Android", "os_version": "14"}
 
@@ -171,3 +173,24 @@ def test_dead_workers_leave_the_pool(org: Org, db: Db) -> None:
     _run(_with_pool(db, lambda pool: reaper.reap(pool, 3, worker_timeout_s=60)))
     names = [d["name"] for d in org.http.get("/v1/devices").json()["phone"]]
     assert "Galaxy S23" not in names
+
+
+def test_the_api_reaps_even_with_no_worker_alive(db_url: str, db: Db, tmp_path: Path) -> None:
+    server = start_server(db_url, tmp_path / "d", lease_seconds=0.4, max_attempts=1)
+    try:
+        org = Org(db, server)
+        db.admin("register_device", "Pixel 7", "Android", "14", "phone", True)
+        ready = {"app": org.upload_fixture(), "case": org.test_case()}
+        [run_id] = _queue(org, ready)
+        worker = uuid.uuid4()
+        _device(db, worker)
+        claimed = _run(_with_pool(db, lambda pool: q.claim(pool, worker, 0.1)))
+        assert str(claimed.run_id) == run_id  # ... and the worker dies here, silently
+        deadline = time.time() + 15
+        while org.http.get(f"/v1/jobs/status/{run_id}").json()["status"] != "failed":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert "stopped answering" in org.http.get(f"/v1/jobs/status/{run_id}").json()[
+            "explanation"]
+    finally:
+        server.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,7 +18,19 @@ from qualgent.api.ratelimit import RateLimit
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.pool import create_pool
+from qualgent.queue import reaper
 from qualgent.storage import LocalBlobStore
+
+
+async def _reap_forever(settings: Settings, pg) -> None:  # noqa: ANN001 - asyncpg.Pool
+    """The API reaps expired leases too, so runs of a dead host return to the queue even
+    while no worker is alive; concurrent reapers are safe (SKIP LOCKED)."""
+    while True:
+        await asyncio.sleep(settings.lease_seconds / 2)
+        try:
+            await reaper.reap(pg, settings.max_attempts, settings.lease_seconds * 2)
+        except Exception:  # noqa: BLE001 - a failed pass is retried on the next tick
+            log.exception("reaper pass failed")
 
 
 def from_environment() -> FastAPI:
@@ -25,6 +39,9 @@ def from_environment() -> FastAPI:
     settings = Settings()
     assert settings.database_url, "qualgent serve sets QUALGENT_DATABASE_URL"
     return create_app(settings, settings.database_url)
+
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
@@ -41,9 +58,12 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             pg=pg,
             blobs=LocalBlobStore(settings.blob_root),
         )
+        reaping = asyncio.create_task(_reap_forever(settings, pg))
         try:
             yield
         finally:
+            reaping.cancel()
+            await asyncio.gather(reaping, return_exceptions=True)
             await pg.close()
             await engine.dispose()
 
