@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from qualgent import __version__
-from qualgent.api import errors
+from qualgent.api import errors, logs
 from qualgent.api.context import Context
 from qualgent.api.errors import ApiError
 from qualgent.api.ratelimit import RateLimit
@@ -74,6 +74,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    logs.install()
     app.add_middleware(RateLimit, limit=settings.rate_limit, redis_url=settings.redis_url)
 
     @app.get("/livez", include_in_schema=False)
