@@ -60,3 +60,12 @@ def test_unknown_route_and_malformed_json(org: Org) -> None:
                       headers={"content-type": "application/json"})
     _error(r, 400, "malformed_body")
     _error(org.http.post("/v1/test-cases/run", json={}), 400, "missing_parameter")
+
+
+def test_openapi_declares_the_key_on_v1_operations(server: Server) -> None:
+    with server.client() as c:
+        schema = c.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-Api-Key"
+    assert schema["paths"]["/v1/jobs/status/{test_run_id}"]["get"]["security"] == [
+        {"ApiKey": []}]
+    assert "security" not in schema["paths"]["/healthz"]["get"]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from qualgent import __version__
 from qualgent.api import errors, logs
+from qualgent.api.auth import SECURITY_SCHEME
 from qualgent.api.context import Context
 from qualgent.api.errors import ApiError
 from qualgent.api.ratelimit import RateLimit
@@ -105,4 +106,25 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                    devices_router):
         app.include_router(router, prefix="/v1")
     app.include_router(downloads)
+    _document_auth(app)
     return app
+
+
+def _document_auth(app: FastAPI) -> None:
+    """Declare X-Api-Key on every /v1 operation in the OpenAPI schema. The key is read by a
+    plain dependency: FastAPI's security classes cost a dependency level on every request."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})[
+                "ApiKey"] = SECURITY_SCHEME
+            for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"ApiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

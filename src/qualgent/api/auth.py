@@ -7,8 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request
 
 from qualgent.api.errors import ApiError
 from qualgent.api.keys import hash_key, well_formed
@@ -30,11 +29,12 @@ def _unauthorized(message: str, error: str = "invalid_api_key") -> ApiError:
     return ApiError(401, error, message)
 
 
-_HEADER = APIKeyHeader(name="X-Api-Key", auto_error=False,
-                       description="Your organization's API key (qg_...)")
+SECURITY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+                   "description": "Your organization's API key (qg_...)"}
 
 
-async def principal(request: Request, key: str | None = Security(_HEADER)) -> Principal:
+async def principal(request: Request) -> Principal:
+    key = request.headers.get("x-api-key")
     if not key:
         raise _unauthorized("Send your API key in the X-Api-Key header.", "missing_api_key")
     if not well_formed(key):
