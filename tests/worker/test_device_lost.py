@@ -15,38 +15,82 @@ from tests.conftest import Db, Org, Server
 from tests.worker.conftest import run_case, upload_demo, wait_terminal
 
 
-def test_a_lost_device_fails_the_run_and_refunds_it(org: Org, db: Db, server: Server,
-                                                    db_url: str, tmp_path: Path,
-                                                    pixel: dict) -> None:
+class Host:
+    """A device host in this process, on its own event loop thread."""
+
+    def __init__(self, server: Server, db_url: str, device: SimulatedDevice,
+                 max_attempts: int) -> None:
+        settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
+                            blob_dir=server.settings.blob_root, lease_seconds=2,
+                            poll_seconds=0.5, max_attempts=max_attempts)
+        self.host = DeviceHost(settings, db_url, LocalBlobStore(settings.blob_root), [device],
+                               grace_seconds=5)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete,
+                                       args=(self.host.run(),), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.host.request_stop)
+        self.thread.join(30)
+
+
+def _unplug_during_the_wait(org: Org, db: Db, device: SimulatedDevice) -> str:
+    run_id = run_case(org, ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown'])
+    deadline = time.time() + 30
+    while db.scalar("SELECT count(*) FROM run_steps WHERE test_run_id=$1::uuid", run_id) < 1:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    device.disconnect()
+    return run_id
+
+
+def test_a_lost_device_fails_the_run_with_that_explanation_and_a_refund(
+    org: Org, db: Db, server: Server, db_url: str, tmp_path: Path, pixel: dict
+) -> None:
     upload_demo(org, tmp_path)
     device = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms"))
-    settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
-                        blob_dir=server.settings.blob_root, lease_seconds=2, poll_seconds=0.5,
-                        max_attempts=2)
-    host = DeviceHost(settings, db_url, LocalBlobStore(settings.blob_root), [device],
-                      grace_seconds=5)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(host.run(),), daemon=True)
-    thread.start()
+    host = Host(server, db_url, device, max_attempts=1)
     try:
-        run_id = run_case(org, ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown'])
-        deadline = time.time() + 30
-        while db.scalar("SELECT count(*) FROM run_steps WHERE test_run_id=$1::uuid",
-                        run_id) < 1:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        device.disconnect()  # the phone is unplugged during the wait
+        run_id = _unplug_during_the_wait(org, db, device)
         status = wait_terminal(org, [run_id])[run_id]
     finally:
-        loop.call_soon_threadsafe(host.request_stop)
-        thread.join(30)
+        host.stop()
     assert status["status"] == "failed" and status["failure_category"] == "infrastructure"
-    assert status["attempts"] == 2  # retried once, on the same (still lost) device
-    assert "no longer connected" in status["explanation"]
+    assert status["explanation"].startswith("The device was lost during step 2")
     assert db.scalar("SELECT credits FROM organizations WHERE id=$1::uuid", org.id) == 100
+    assert db.scalar("SELECT reason FROM credit_ledger ORDER BY id DESC LIMIT 1") == \
+        "refund_infrastructure"
+
+
+def test_a_lost_device_leaves_the_pool_and_the_retry_runs_elsewhere(
+    org: Org, db: Db, server: Server, db_url: str, tmp_path: Path, pixel: dict
+) -> None:
+    upload_demo(org, tmp_path)
+    lost = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms"))
+    first = Host(server, db_url, lost, max_attempts=2)
+    try:
+        run_id = _unplug_during_the_wait(org, db, lost)
+        deadline = time.time() + 30
+        while db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) != "queued":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(1)  # the only device is out of the pool: nobody takes the retry
+        assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "queued"
+        assert db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                         "AND available") == 0
+        second = Host(server, db_url, SimulatedDevice(parse_simulator_spec(
+            "Pixel 7:Android:14:sms")), max_attempts=2)
+        try:
+            status = wait_terminal(org, [run_id])[run_id]
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    assert status["status"] == "passed" and status["attempts"] == 2
     trace = org.http.get(f"/v1/jobs/{run_id}/steps", params={"attempt": "all"}).json()
-    # Attempt 1's steps are kept; attempt 2 could not even install on the lost device.
-    assert {s["attempt"] for s in trace["steps"]} == {1}
+    assert {s["attempt"] for s in trace["steps"]} == {1, 2}
+    assert db.scalar("SELECT credits FROM organizations WHERE id=$1::uuid", org.id) == 99
 
 
 def test_a_worker_declared_dead_stops_itself(db: Db, server: Server, db_url: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from qualgent.agent import RunOutcome, StepResult, audit, run_steps
-from qualgent.drivers.base import Device, DeviceFailure
+from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
 from qualgent.queue import runs as q
 from qualgent.storage import BlobStore
 
@@ -93,7 +93,26 @@ async def execute(pool: asyncpg.Pool, blobs: BlobStore, worker_id: uuid.UUID, de
         log.exception("run %s crashed the worker's executor", claimed.run_id)
         outcome = RunOutcome("failed", "infrastructure",
                              f"The device host failed while running this test: {exc}", [])
+    if outcome.failure_category == "infrastructure" and not await asyncio.to_thread(
+            _answers, device):
+        # Take a lost device out of the pool first, so a retry goes to a healthy one.
+        log.warning("device %s stopped answering; taking it out of the pool",
+                    device.profile.name)
+        await pool.execute(_QUARANTINE, claimed.device_id)
     await _report(pool, worker_id, run, outcome, max_attempts)
+
+
+_QUARANTINE = "UPDATE devices SET available = false WHERE id = $1"
+
+
+def _answers(device: Device) -> bool:
+    try:
+        device.hierarchy()
+    except DeviceLost:
+        return False
+    except Exception:  # noqa: BLE001 - an app crash or similar: the device itself answers
+        return True
+    return True
 
 
 def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,

@@ -36,8 +36,7 @@ VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, now(), $9)
 _HEARTBEAT = """
 WITH w AS (UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL
            RETURNING id),
-d AS (UPDATE devices SET last_seen_at = now(), available = true
-      WHERE worker_id IN (SELECT id FROM w))
+d AS (UPDATE devices SET last_seen_at = now() WHERE worker_id IN (SELECT id FROM w))
 SELECT count(*) FROM w
 """
 _DEREGISTER = """
