@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -78,18 +77,12 @@ def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _asyncpg_kwargs(url: str) -> dict[str, Any]:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    return {"user": u.username, "password": u.password or None,
-            "host": u.query.get("host") or u.host, "port": u.port, "database": u.database}
-
-
 async def _sql(url: str, statement: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(**_asyncpg_kwargs(url))
+    from qualgent.db.pool import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute(statement)
     finally:

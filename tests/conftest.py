@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +23,27 @@ from qualgent.api.app import create_app
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.migrate import upgrade
+from qualgent.db.pool import asyncpg_dsn
 from qualgent.orgs import admin as admin_ops
 
 FIXTURE_APK = Path(__file__).resolve().parent / "fixtures" / "settings_apk-debug.apk"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> None:
+    """Poll until check() is true; fail the test if it is not within timeout seconds."""
+    deadline = time.time() + timeout
+    while not check():
+        if time.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(interval)
 
 
 def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _asyncpg_dsn(url: str) -> dict[str, Any]:
-    u = make_url(url)
-    return {"user": u.username, "password": u.password or None,
-            "host": u.query.get("host") or u.host, "port": u.port, "database": u.database}
-
-
 async def _admin_sql(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(**_asyncpg_dsn(_with_db(url, "postgres")))
+    conn = await asyncpg.connect(asyncpg_dsn(_with_db(url, "postgres")))
     try:
         for stmt in statements:
             await conn.execute(stmt)
@@ -87,7 +91,7 @@ class Db:
 
     def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async def go() -> list[asyncpg.Record]:
-            conn = await asyncpg.connect(**_asyncpg_dsn(self.url))
+            conn = await asyncpg.connect(asyncpg_dsn(self.url))
             try:
                 return await conn.fetch(sql, *args)
             finally:

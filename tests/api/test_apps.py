@@ -14,20 +14,12 @@ import pytest
 
 from qualgent.apps import links
 from tests.api.test_auth_and_errors import _error
-from tests.conftest import FIXTURE_APK, Db, Org, Server, start_server
+from tests.conftest import FIXTURE_APK, Db, Org, Server, eventually, start_server
 
 
 def _stored_files(server: Server) -> list[Path]:
     root = server.settings.blob_root
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def _eventually(check, timeout: float = 10.0) -> None:  # noqa: ANN001
-    deadline = time.time() + timeout
-    while not check():
-        if time.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_upload_real_apk_reads_the_manifest(org: Org, server: Server) -> None:
@@ -186,9 +178,9 @@ def test_upload_aborted_mid_stream_leaves_nothing(
     for _ in range(sent_mb):
         sock.sendall(block)
     if sent_mb > 32:  # the segmented write has begun: a staging object exists
-        _eventually(lambda: _stored_files(server) != [])
+        eventually(lambda: _stored_files(server) != [])
     sock.close()
-    _eventually(lambda: _stored_files(server) == [])
+    eventually(lambda: _stored_files(server) == [])
     _assert_nothing_stored(db, server)
     assert org.http.get("/v1/apps/list").json()["files"] == []
 
@@ -218,7 +210,7 @@ def test_oversize_upload_is_refused_while_streaming(db_url: str, db: Db, tmp_pat
             reply += sock.recv(65536)
         assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
         sock.close()
-        _eventually(lambda: _stored_files(server) == [])
+        eventually(lambda: _stored_files(server) == [])
         _assert_nothing_stored(db, server)
     finally:
         server.stop()

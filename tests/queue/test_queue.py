@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from qualgent.db.pool import create_pool
 from qualgent.queue import reaper
 from qualgent.queue import runs as q
-from tests.conftest import Db, Org, start_server
+from tests.conftest import Db, Org, eventually, start_server
 
 PIXEL = {"name": "Pixel 7", "platform": "Android", "os_version": "14"}
 
@@ -186,10 +185,8 @@ def test_the_api_reaps_even_with_no_worker_alive(db_url: str, db: Db, tmp_path: 
         _device(db, worker)
         claimed = _run(_with_pool(db, lambda pool: q.claim(pool, worker, 0.1)))
         assert str(claimed.run_id) == run_id  # ... and the worker dies here, silently
-        deadline = time.time() + 15
-        while org.http.get(f"/v1/jobs/status/{run_id}").json()["status"] != "failed":
-            assert time.time() < deadline
-            time.sleep(0.1)
+        eventually(lambda: org.http.get(f"/v1/jobs/status/{run_id}").json()["status"]
+                   == "failed", timeout=15, interval=0.1)
         assert "stopped answering" in org.http.get(f"/v1/jobs/status/{run_id}").json()[
             "explanation"]
     finally:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Db, Org, Server
+from tests.conftest import Db, Org, Server, eventually
 
 TERMINAL = ("passed", "failed", "completed")
+SMS_PIXEL = "Pixel 7:Android:14:sms"
 PIXEL = {"name": "Pixel 7", "platform": "Android"}
 SIGN_IN = [
     "Open the app",
@@ -77,12 +78,16 @@ def workers(db_url: str, server: Server, tmp_path: Path) -> Iterator[Any]:
 
 
 def wait_for_devices(db: Db, count: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
-                    "AND available") < count:
-        if time.time() > deadline:
-            raise AssertionError("workers did not register their devices")
-        time.sleep(0.1)
+    eventually(lambda: db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                                 "AND available") >= count, timeout)
+
+
+@pytest.fixture
+def demo_host(org: Org, db: Db, workers, tmp_path: Path) -> None:  # noqa: ANN001
+    """One worker with an SMS-capable Pixel 7, registered, and the Demo Shop build uploaded."""
+    workers(SMS_PIXEL)
+    upload_demo(org, tmp_path)
+    wait_for_devices(db, 1)
 
 
 def wait_terminal(org: Org, run_ids: list[str], timeout: float = 120) -> dict[str, dict]:

@@ -11,7 +11,7 @@ from qualgent.config import Settings
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from qualgent.storage import LocalBlobStore
 from qualgent.worker.host import DeviceHost
-from tests.conftest import Db, Org, Server
+from tests.conftest import Db, Org, Server, eventually
 from tests.worker.conftest import run_case, upload_demo, wait_terminal
 
 
@@ -37,10 +37,8 @@ class Host:
 
 def _unplug_during_the_wait(org: Org, db: Db, device: SimulatedDevice) -> str:
     run_id = run_case(org, ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown'])
-    deadline = time.time() + 30
-    while db.scalar("SELECT count(*) FROM run_steps WHERE test_run_id=$1::uuid", run_id) < 1:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    eventually(lambda: db.scalar("SELECT count(*) FROM run_steps WHERE test_run_id=$1::uuid",
+                                 run_id) >= 1)
     device.disconnect()
     return run_id
 
@@ -71,10 +69,8 @@ def test_a_lost_device_leaves_the_pool_and_the_retry_runs_elsewhere(
     first = Host(server, db_url, lost, max_attempts=2)
     try:
         run_id = _unplug_during_the_wait(org, db, lost)
-        deadline = time.time() + 30
-        while db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) != "queued":
-            assert time.time() < deadline
-            time.sleep(0.05)
+        eventually(lambda: db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid",
+                                     run_id) == "queued")
         time.sleep(1)  # the only device is out of the pool: nobody takes the retry
         assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "queued"
         assert db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
@@ -102,10 +98,7 @@ def test_a_worker_declared_dead_stops_itself(db: Db, server: Server, db_url: str
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(host.run(),), daemon=True)
     thread.start()
-    deadline = time.time() + 30
-    while db.scalar("SELECT count(*) FROM workers") < 1:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    eventually(lambda: db.scalar("SELECT count(*) FROM workers") >= 1)
     db.fetch("UPDATE workers SET stopped_at = now()")  # what the reaper does to a silent host
     thread.join(10)
     assert not thread.is_alive()

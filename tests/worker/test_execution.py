@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import Db, Org, Server
+from tests.conftest import Db, Org, eventually
 from tests.worker.conftest import (
     PIXEL,
     SIGN_IN,
+    SMS_PIXEL,
     run_case,
     upload_demo,
     wait_for_devices,
     wait_terminal,
 )
 
-SMS_PIXEL = "Pixel 7:Android:14:sms"
 
-
-def test_a_passing_case_leaves_a_readable_trace(org: Org, db: Db, workers, tmp_path: Path,
-                                                 server: Server) -> None:
-    workers(SMS_PIXEL)
-    upload_demo(org, tmp_path)
-    wait_for_devices(db, 1)
+def test_a_passing_case_leaves_a_readable_trace(org: Org, demo_host: None) -> None:
     run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], use_sim=True)
     status = wait_terminal(org, [run_id])[run_id]
     assert (status["status"], status["progress"]) == ("passed", 100), status
@@ -44,11 +38,7 @@ def test_a_passing_case_leaves_a_readable_trace(org: Org, db: Db, workers, tmp_p
     assert listed == {"id": run_id, "status": "passed", "progress": 100, "device": "Pixel 7"}
 
 
-def test_failures_are_explained_and_categorised(org: Org, db: Db, workers,
-                                                tmp_path: Path) -> None:
-    workers(SMS_PIXEL)
-    upload_demo(org, tmp_path)
-    wait_for_devices(db, 1)
+def test_failures_are_explained_and_categorised(org: Org, demo_host: None) -> None:
     wrong = run_case(org, ["Open the app", "Type demo@example.com into Email",
                            "Type nope into Password", "Tap Sign in",
                            'Verify "Verify your phone" is shown'], name="wrong password")
@@ -89,11 +79,8 @@ def test_sms_only_reaches_sim_devices(org: Org, db: Db, workers, tmp_path: Path)
 
 
 def test_variables_reach_the_agent_and_no_assertion_means_completed(
-    org: Org, db: Db, workers, tmp_path: Path
+    org: Org, demo_host: None
 ) -> None:
-    workers(SMS_PIXEL)
-    upload_demo(org, tmp_path)
-    wait_for_devices(db, 1)
     run_id = run_case(
         org, [*SIGN_IN, "Open the app and tap the search bar", "Type {{query}} and submit",
               "Wait up to {{timeout_seconds}} seconds for results"],
@@ -139,10 +126,7 @@ def test_a_worker_killed_mid_run_loses_nothing(org: Org, db: Db, workers,
     first = workers(SMS_PIXEL)
     wait_for_devices(db, 1)
     run_id = run_case(org, ["Open the app", "Wait 4 seconds", 'Verify "Sign in" is shown'])
-    deadline = time.time() + 30
-    while db.scalar("SELECT count(*) FROM run_steps") < 1:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    eventually(lambda: db.scalar("SELECT count(*) FROM run_steps") >= 1)
     first.signal(signal.SIGKILL)
     first.wait()
     workers(SMS_PIXEL)
@@ -159,8 +143,8 @@ def test_sigterm_finishes_the_run_then_deregisters(org: Org, db: Db, workers,
     w = workers(SMS_PIXEL)
     wait_for_devices(db, 1)
     run_id = run_case(org, ["Open the app", "Wait 2 seconds", 'Verify "Sign in" is shown'])
-    while db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) != "running":
-        time.sleep(0.05)
+    eventually(lambda: db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid",
+                                 run_id) == "running")
     w.signal(signal.SIGTERM)
     assert w.wait(60) == 0
     assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "passed"
@@ -172,10 +156,7 @@ CACHEABLE = [*SIGN_IN, "Tap the search bar", "Type wireless headphones and submi
              'Verify "Wireless Headphones X200" is visible']
 
 
-def test_cached_replay_reuses_the_recording(org: Org, db: Db, workers, tmp_path: Path) -> None:
-    workers(SMS_PIXEL)
-    upload_demo(org, tmp_path)
-    wait_for_devices(db, 1)
+def test_cached_replay_reuses_the_recording(org: Org, demo_host: None) -> None:
     case = org.test_case(name="cached", steps=[{"description": s} for s in CACHEABLE])
     job = {"test_case_id": case["id"], "device": PIXEL | {"os_version": "14"}, "use_sim": True}
     r = org.http.post("/v1/test-cases/run", json={"jobs": [{**job, "mode": "cached"}]})
@@ -200,11 +181,7 @@ def test_cached_replay_reuses_the_recording(org: Org, db: Db, workers, tmp_path:
     assert typed[2] != recorded[2] or typed[2].isdigit()  # the OTP is read afresh
 
 
-def test_audit_names_where_a_run_first_differed(org: Org, db: Db, workers,
-                                                tmp_path: Path) -> None:
-    workers(SMS_PIXEL)
-    upload_demo(org, tmp_path)
-    wait_for_devices(db, 1)
+def test_audit_names_where_a_run_first_differed(org: Org, demo_host: None) -> None:
     good = run_case(org, ["Open the app", "Type demo@example.com into Email",
                           "Type hunter2 into Password", "Tap Sign in",
                           'Verify "Verify your phone" is shown'], name="baseline")
