@@ -220,6 +220,8 @@ class TestRun(Base):
         ),
         Index("ix_test_runs_lease", "lease_expires_at", postgresql_where="status = 'running'"),
         Index("ix_test_runs_case_created", "test_case_id", "created_at"),
+        Index("ix_test_runs_finished_unpruned", "finished_at",
+              postgresql_where="finished_at IS NOT NULL AND artifacts_pruned_at IS NULL"),
     )
     id: Mapped[uuid.UUID] = _uuid()
     organization_id: Mapped[uuid.UUID] = _org()
@@ -259,6 +261,8 @@ class TestRun(Base):
     replayed_steps: Mapped[int | None] = mapped_column(Integer)
     healed_steps: Mapped[int | None] = mapped_column(Integer)
     audit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Retention: screenshots (and later logs, videos) removed; the run row and its trace stay.
+    artifacts_pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunStep(Base):
