@@ -24,16 +24,14 @@ app.add_typer(admin, name="admin")
 app.add_typer(db_app, name="db")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Also show the database's and the migrations' own output.")]
 
 
 def _ready_url(settings: Settings) -> str:
-    """The database URL, with the embedded server started if needed and the schema current."""
-    from qualgent.db.embedded import database_url
-    from qualgent.db.migrate import upgrade
+    from qualgent.runtime import ready_database
 
-    url = database_url(settings)
-    asyncio.run(upgrade(url))
-    return url
+    return ready_database(settings)
 
 
 @app.command()
@@ -41,20 +39,32 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes sharing the port.")] = 1,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run the HTTP API (migrating the database first)."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from qualgent import runtime
+
     settings = Settings()
+    runtime.configure_logging(settings, verbose)
+    url = runtime.ready_database(settings)
+    pool = asyncio.run(runtime.fit_api_pool(url, settings.db_pool_size, workers))
+    public = settings.public_url or f"http://{host}:{port}"
+    log = logging.getLogger("qualgent")
+    log.info("database: %s", runtime.describe_database(settings))
+    log.info("api: %s (%d process(es), up to %d database connections each)", public, workers,
+             pool + runtime.API_LISTENERS)
     # Worker processes rebuild their settings from the environment: resolve once, here.
-    os.environ["QUALGENT_PUBLIC_URL"] = settings.public_url or f"http://{host}:{port}"
-    os.environ["QUALGENT_DATABASE_URL"] = _ready_url(settings)
+    os.environ["QUALGENT_PUBLIC_URL"] = public
+    os.environ["QUALGENT_DATABASE_URL"] = url
+    os.environ["QUALGENT_DB_POOL_SIZE"] = str(pool)
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; turning
     # SIGTERM into SystemExit lets exit handlers run, so the embedded PostgreSQL stops too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("qualgent.api.app:from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="debug" if verbose else "info",
+                **runtime.uvicorn_options(settings))
 
 
 @app.command()
@@ -68,22 +78,21 @@ def worker(
     grace_seconds: Annotated[float, typer.Option(
         help="On SIGTERM, how long runs in flight may finish before they are handed back.")
     ] = 30.0,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a device host: register its devices, claim queued runs and execute them."""
-    from qualgent.drivers.simulator import SIMULATED_FLEET, SimulatedDevice, parse_simulator_spec
-    from qualgent.storage import LocalBlobStore
-    from qualgent.worker.host import DeviceHost
+    from qualgent import runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    profiles = [parse_simulator_spec(spec) for spec in simulator or []]
-    if simulated_fleet:
-        profiles += list(SIMULATED_FLEET)
-    if not profiles:
-        raise typer.BadParameter("give at least one --simulator, or --simulated-fleet")
     settings = Settings()
-    url = _ready_url(settings)
-    host = DeviceHost(settings, url, LocalBlobStore(settings.blob_root),
-                      [SimulatedDevice(p) for p in profiles], grace_seconds=grace_seconds)
+    runtime.configure_logging(settings, verbose)
+    devices = runtime.simulated_devices(simulator or [], simulated_fleet)
+    if not devices:
+        raise typer.BadParameter("give at least one --simulator, or --simulated-fleet")
+    url = runtime.ready_database(settings)
+    log = logging.getLogger("qualgent")
+    log.info("database: %s", runtime.describe_database(settings))
+    log.info("devices: %s", runtime.describe_devices(devices))
+    host = runtime.device_host(settings, url, devices, grace_seconds)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -97,14 +106,23 @@ def worker(
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int | None, typer.Option(
+        help="Port to listen on [default: 8000; with --check, any free port].")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Run the demo suite once, print each run's result and stop; exit 1 "
+                        "if any run did not end as expected.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Everything on one machine: embedded database, API, simulated devices, Demo Shop."""
-    from qualgent.dev import configure_logging, run_dev
+    from qualgent import runtime
+    from qualgent.dev import run_dev
 
-    configure_logging()
     settings = Settings()
-    asyncio.run(run_dev(settings, _ready_url(settings), host, port))
+    runtime.configure_logging(settings, verbose)
+    ok = asyncio.run(run_dev(settings, runtime.ready_database(settings), host, port,
+                             check=check, verbose=verbose))
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("demo-build")
@@ -163,14 +181,44 @@ def gc_blobs(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete stored bytes that no build record points to (left by crashed uploads)."""
-    from qualgent.storage import LocalBlobStore
+    from qualgent.runtime import blob_store
     from qualgent.storage.gc import sweep_orphans
 
-    blobs = LocalBlobStore(Settings().blob_root)
+    blobs = blob_store(Settings())
 
     async def op(session) -> dict:  # noqa: ANN001
         removed = await sweep_orphans(session, blobs, older_than_hours * 3600)
         return {"removed": removed}
+
+    _run_admin(op, as_json)
+
+
+@admin.command("prune")
+def prune(
+    older_than_days: Annotated[float | None, typer.Option(
+        "--older-than-days", help="Default: QUALGENT_RETENTION_DAYS.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove finished runs' screenshots (and logs, videos) past the retention period; the
+    runs, their steps and explanations stay, marked with when their artifacts were pruned."""
+    from qualgent.runtime import blob_store
+    from qualgent.storage.retention import prune as prune_artifacts
+
+    settings = Settings()
+    days = older_than_days if older_than_days is not None else settings.retention_days
+    if days is None:
+        message = "QUALGENT_RETENTION_DAYS is not set: artifacts are kept forever."
+        typer.echo(json.dumps({"runs": 0, "blobs": 0, "retention_days": None,
+                               "message": message}) if as_json else message)
+        return
+    if days < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--older-than-days")
+    blobs = blob_store(settings)
+
+    async def op(session) -> dict:  # noqa: ANN001
+        done = await prune_artifacts(session, blobs, days, batch_size)
+        return {"runs": done.runs, "blobs": done.blobs, "retention_days": days}
 
     _run_admin(op, as_json)
 

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None
     """Local blob store root. Unset: data_dir/blobs."""
     db_pool_size: int = 10
+    """Database connections one API process may hold (split between its two pools); `serve
+    --workers N` lowers it so N processes fit the server's max_connections."""
+    retention_days: float | None = None
+    """`qualgent admin prune` removes finished runs' artifacts older than this. Unset: keep."""
+    log_level: str = "info"
+    """debug also shows the embedded database's and the migrations' own output."""
     lease_seconds: float = 30.0
     """How long a worker holds a run without a heartbeat; it renews every third of it."""
     max_attempts: int = 3

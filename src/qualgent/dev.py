@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,7 @@ from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.models import Organization
 from qualgent.orgs import admin
+from qualgent.queue.states import TERMINAL, RunStatus
 
 DEMO_ORG = "Qualgent Demo"
 SIGN_IN = [
@@ -94,37 +97,94 @@ async def _seed(base: str, key: str) -> None:
             (await c.post("/v1/test-cases", json=case)).raise_for_status()
 
 
-async def run_dev(settings: Settings, url: str, host: str, port: int) -> None:
-    from qualgent.drivers.simulator import SIMULATED_FLEET, SimulatedDevice
-    from qualgent.storage import LocalBlobStore
-    from qualgent.worker.host import DeviceHost
+async def run_dev(settings: Settings, url: str, host: str, port: int | None, *,
+                  check: bool = False, verbose: bool = False) -> bool:
+    """Serve until Ctrl-C (True), or with `check`, run the demo suite once and return whether
+    every run ended as expected."""
+    from qualgent import runtime
 
-    settings.public_url = settings.public_url or f"http://{host}:{port}"
+    sock = _listen(host, port if port is not None else (0 if check else 8000))
+    bound = sock.getsockname()[1]
+    settings.public_url = settings.public_url or f"http://{host}:{bound}"
+    if not verbose:  # dev speaks in the component lines below; warnings still show
+        logging.getLogger("qualgent").setLevel(logging.WARNING)
     org_id, key, created = await _demo_org(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, url), host=host, port=port,
-                                           log_level="warning"))
-    worker = DeviceHost(settings, url, LocalBlobStore(settings.blob_root),
-                        [SimulatedDevice(p) for p in SIMULATED_FLEET])
-    api_task = asyncio.create_task(server.serve())
+    devices = runtime.simulated_devices(fleet=True)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(settings, url), log_level="debug" if verbose else "warning",
+        **runtime.uvicorn_options(settings)))
+    worker = runtime.device_host(settings, url, devices)
+    api_task = asyncio.create_task(server.serve(sockets=[sock]))
     worker_task = asyncio.create_task(worker.run())
     while not server.started:
         if api_task.done():
             await api_task  # raises why it could not start
-            return
+            return False
         await asyncio.sleep(0.05)
     if created:
         await _seed(settings.public_url, key)
-    _banner(settings.public_url, key)
+    print(f"database  {runtime.describe_database(settings)}")
+    print(f"api       {settings.public_url}")
+    print(f"devices   {runtime.describe_devices(devices)}")
+    print(f"demo      {DEMO_ORG}: Demo Shop and {len(DEMO_CASES)} test cases"
+          f"{' (created)' if created else ''}", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    if check:
+        ok = await _check(settings.public_url, key)
+    else:
+        _banner(settings.public_url, key)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        ok = True
     worker.request_stop()
     await worker_task
     server.should_exit = True
     await api_task
+    return ok
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bound before uvicorn starts, so port 0 (any free port) is known for the links."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+async def _check(base: str, key: str, timeout_s: float = 600.0) -> bool:
+    """Run every demo case on the simulated Pixel 7 through the API, as a CI job would, and
+    print one line per run. Polls once a second: well inside the rate limit."""
+    expected = {case["name"]: case.get("expect", RunStatus.PASSED) for case in DEMO_CASES}
+    async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": key}, timeout=60) as c:
+        app = (await c.get("/v1/apps/latest")).raise_for_status().json()["file"]
+        r = await c.post("/v1/test-cases/run-all", json={
+            "app_file_id": app["id"], "device": {"name": "Pixel 7", "platform": "Android"}})
+        pending = {x["test_run_id"] for x in r.raise_for_status().json()["results"]}
+        print(f"check     running {len(pending)} demo test case(s) on Pixel 7", flush=True)
+        ok, deadline = True, time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                print(f"TIMEOUT   {len(pending)} run(s) did not finish in {timeout_s:.0f} s")
+                return False
+            await asyncio.sleep(1)
+            for run_id in sorted(pending):
+                run = (await c.get(f"/v1/jobs/status/{run_id}")).raise_for_status().json()
+                if run["status"] not in TERMINAL:
+                    continue
+                pending.discard(run_id)
+                name = run["test_case"]["name"]
+                want = expected.get(name, RunStatus.PASSED)
+                good = run["status"] == want
+                ok &= good
+                line = f"{'ok' if good else 'FAIL':<9} {run['status']:<9} {name}  {run['link']}"
+                if not good:
+                    line += f"\n          expected {want}: {run.get('explanation') or ''}"
+                print(line, flush=True)
+    print("check     all runs ended as expected" if ok else "check     FAILED", flush=True)
+    return ok
 
 
 def _banner(base: str, key: str) -> None:
@@ -143,7 +203,3 @@ Run every demo test case on the simulated Pixel 7:
 Then poll: curl -s {base}/v1/jobs/list -H "X-Api-Key: $QUALGENT_API_KEY"
 Ctrl-C stops everything.
 """, flush=True)
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

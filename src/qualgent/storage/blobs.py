@@ -30,8 +30,9 @@ class BlobStore(Protocol):
     def size(self, key: str) -> int: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
-    def list(self) -> Iterator[tuple[str, float]]:
-        """Every stored object and unfinished upload, as (key, last-modified epoch)."""
+    def list(self, prefix: str = "") -> Iterator[tuple[str, float]]:
+        """Every stored object and unfinished upload under prefix, as (key, last-modified
+        epoch)."""
         ...
 
 
@@ -83,10 +84,15 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def list(self) -> Iterator[tuple[str, float]]:
-        for path in self.root.rglob("*"):
-            if path.is_file():
-                yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
+    def list(self, prefix: str = "") -> Iterator[tuple[str, float]]:
+        directory, _, _ = prefix.rpartition("/")
+        top = self._path(directory) if directory else self.root
+        if not top.is_dir():
+            return
+        for path in top.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and path.is_file():
+                yield key, path.stat().st_mtime
 
 
 class _LocalMultipart:

