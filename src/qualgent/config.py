@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     """Shared rate-limit window for several API processes (redis://host:port/db)."""
     rate_limit: str = "10/second"
     max_single_upload_mb: int = 2048
+    max_json_body_bytes: int = 1024 * 1024
+    """Cap on any request body but an upload's; larger ones get 413 before being read."""
     credits_per_run: int = 1
     public_url: str = ""
     """Base URL users reach this server at, for run and download links.
