@@ -1,9 +1,7 @@
-"""The run queue in PostgreSQL: claim, lease, finish, hand back, reap.
+"""The run queue in PostgreSQL. `lifecycle` writes every step of a run's life (enqueue, claim,
+renew, finish, requeue, reap, refund, NOTIFY); `states` names them; `hosts` keeps the rows of
+device hosts; `reaper` is the loop every process runs."""
 
-A queued run is claimed by one statement (FOR UPDATE SKIP LOCKED) that also marks the device
-busy; the claimer then holds a lease it renews by heartbeat. Every write a worker makes is
-conditioned on still holding the run (`worker_id = me AND status = 'running'`), so a run whose
-lease was reaped and handed to someone else is never finished twice.
-"""
+from qualgent.queue.lifecycle import CHANNEL
 
-CHANNEL = "qualgent_runs"
+__all__ = ["CHANNEL"]
