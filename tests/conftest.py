@@ -25,6 +25,7 @@ from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.migrate import upgrade
 from qualgent.db.pool import asyncpg_dsn
 from qualgent.orgs import admin as admin_ops
+from qualgent.runtime import uvicorn_options
 
 FIXTURE_APK = Path(__file__).resolve().parent / "fixtures" / "settings_apk-debug.apk"
 
@@ -125,7 +126,8 @@ class Server:
     def __init__(self, settings: Settings, url: str, sock: socket.socket) -> None:
         self.settings = settings
         self.base_url = settings.public_url
-        config = uvicorn.Config(create_app(settings, url), log_level="warning", lifespan="on")
+        config = uvicorn.Config(create_app(settings, url), log_level="warning", lifespan="on",
+                                **uvicorn_options(settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         daemon=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -66,11 +67,11 @@ def test_gc_blobs_removes_only_bytes_without_a_record(
 ) -> None:
     kept = org.upload_fixture()
     root = server.settings.blob_root
-    orphan = root / org.id / "crashed-upload.apk"
+    orphan = root / org.id / f"{uuid.uuid4()}.apk"
     orphan.write_bytes(b"left behind by a crash")
-    staging = root / org.id / ".half.apk.0123.part"
+    staging = root / org.id / f".{uuid.uuid4()}.apk.{uuid.uuid4().hex}.part"
     staging.write_bytes(b"half an upload")
-    fresh = root / org.id / "in-flight.apk"
+    fresh = root / org.id / f"{uuid.uuid4()}.apk"
     fresh.write_bytes(b"an upload still being written")
     old = 3 * 3600
     for path in (orphan, staging):
@@ -81,7 +82,7 @@ def test_gc_blobs_removes_only_bytes_without_a_record(
     out = _qualgent(env, "admin", "gc-blobs", "--older-than-hours", "1", "--json")
     assert out.returncode == 0, out.stderr
     assert sorted(json.loads(out.stdout)["removed"]) == sorted(
-        [f"{org.id}/crashed-upload.apk", f"{org.id}/.half.apk.0123.part"])
+        p.relative_to(root).as_posix() for p in (orphan, staging))
     assert kept_path.exists() and fresh.exists()
     assert not orphan.exists() and not staging.exists()
     with httpx.stream("GET", org.http.get(f"/v1/apps/{kept['id']}").json()["file"]["link"]) as r:
