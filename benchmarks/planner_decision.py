@@ -23,7 +23,7 @@ import gc
 import statistics
 import time
 
-from qualgent.agent import RuleBasedPlanner, StepFailure, matching, text
+from qualgent.agent import RulePlanner, StepFailure, matching, text
 from qualgent.agent.matching import find
 from qualgent.drivers.base import Bounds, Element, Hierarchy
 
@@ -116,7 +116,7 @@ _PURPOSE = {"type": "type", "clear": "type", "sms_code": "type", "assert_visible
             "assert_not_visible": "see", "wait_for": "see", "scroll_to": "see"}
 
 
-def decide(planner: RuleBasedPlanner, step: str, screen: Hierarchy) -> int:
+def decide(planner: RulePlanner, step: str, screen: Hierarchy) -> int:
     try:
         intents = planner.plan(step, screen)
     except StepFailure:
@@ -141,7 +141,7 @@ def clear_text_caches() -> None:
 
 def run(repeat: int, n: int, case: str) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU milliseconds of each decision."""
-    planner = RuleBasedPlanner()
+    planner = RulePlanner()
     base = synthetic_screen(n)
     times: list[float] = []
     cpu: list[float] = []
@@ -181,7 +181,7 @@ def main() -> None:
         print(f"{case:12} {statistics.median(t):8.3f} {pct(t, 0.90):8.3f} "
               f"{pct(t, 0.99):8.3f} {max(t):8.3f} {len(t):10d} {statistics.median(c):8.3f} "
               f"{pct(c, 0.99):8.3f}")
-    planner = RuleBasedPlanner()
+    planner = RulePlanner()
     print("\nper step, new screen (median ms):")
     for step in STEPS:
         t = []

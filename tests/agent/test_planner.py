@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qualgent.agent import NotUnderstood, RuleBasedPlanner, split_clauses
+from qualgent.agent import NotUnderstood, RulePlanner, split_clauses
 from qualgent.drivers.base import Bounds, Element, Hierarchy
 
 
@@ -26,7 +26,7 @@ SCREEN = Hierarchy(1080, 2400, (
     _el("tab", 10, text="Cart", clickable=True),
 ), "com.example.shop")
 
-planner = RuleBasedPlanner()
+planner = RulePlanner()
 
 
 def plan(step: str, screen: Hierarchy = SCREEN) -> list:

@@ -1,5 +1,6 @@
 """The step agent: drives a Device through a test case's plain-English steps and records what
-it saw, did and concluded. Offline and deterministic: a rule-based planner, no model calls."""
+it saw, did and concluded. Offline and deterministic by default: the rule-based planner, no
+model calls (`agent.planning`)."""
 
 from qualgent.agent.executor import AgentOptions, Executor
 from qualgent.agent.intents import (
@@ -11,7 +12,7 @@ from qualgent.agent.intents import (
     TargetNotFound,
 )
 from qualgent.agent.matching import fingerprint
-from qualgent.agent.planner import Planner, RuleBasedPlanner, split_clauses
+from qualgent.agent.planning import ObservingPlanner, Planner, RulePlanner, split_clauses
 from qualgent.agent.records import ActionRecord, RunOutcome, StepResult
 from qualgent.agent.runner import run_steps
 
@@ -22,8 +23,9 @@ __all__ = [
     "ExpectationFailed",
     "Intent",
     "NotUnderstood",
+    "ObservingPlanner",
     "Planner",
-    "RuleBasedPlanner",
+    "RulePlanner",
     "RunOutcome",
     "StepFailure",
     "StepResult",

@@ -34,7 +34,8 @@ _AND_RE = re.compile(r"\s*,\s+(?:and\s+)?|\s+and\s+|\s*&\s*", re.I)
 
 @dataclass(frozen=True)
 class AgentOptions:
-    """Timing knobs. The defaults suit a real device; tests shrink the grace periods."""
+    """Timing knobs and bounds. The defaults suit a real device; tests shrink the grace
+    periods."""
 
     poll_interval: float = 0.25  # how often waits re-read the screen
     find_timeout: float = 2.0  # how long a tap/type target may take to appear before scrolling
@@ -45,6 +46,7 @@ class AgentOptions:
     launch_timeout: float = 10.0  # how long to wait for the app to come to the foreground
     sms_timeout: float = 30.0  # how long to wait for an SMS with a code
     settle: float = 0.0  # pause after each action
+    max_planning_rounds: int = 20  # bound on an observing planner's plan-act rounds per step
 
 
 class Executor:

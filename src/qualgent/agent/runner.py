@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from qualgent.agent.executor import AgentOptions, Executor
-from qualgent.agent.intents import StepFailure
-from qualgent.agent.planner import Planner, RuleBasedPlanner
+from qualgent.agent.intents import Intent, StepFailure
+from qualgent.agent.planning import ObservingPlanner, Planner, RulePlanner
 from qualgent.agent.records import RunOutcome, StepResult
 from qualgent.agent.replay import Divergence, replay_step
 from qualgent.drivers.base import AppCrashed, Device, DeviceFailure, DeviceLost, InstallFailed
@@ -44,7 +44,7 @@ def run_steps(device: Device, package: str, steps: list[str], *,
     (see agent.replay); a step that diverges is planned afresh by the agent ("healed"), or,
     with fallback "fail", fails the run.
     """
-    planner = planner or RuleBasedPlanner()
+    planner = planner or RulePlanner()
     ex = Executor(device, package, options)
     total = len(steps)
     results: list[StepResult] = []
@@ -100,17 +100,14 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
               ) -> tuple[StepResult, tuple[str, str] | None]:
     started = time.time()
     ex.actions = []
-    has_assertion = False
+    planned: list[Intent] = []
     failure: tuple[str, str] | None = None
     reason: str | None = None
     where = f"step {i + 1} ('{_quote(step)}')"
     try:
         if launch:
             ex.launch_app()
-        intents = planner.plan(step, ex.observe())
-        has_assertion = any(it.is_assertion for it in intents)
-        for intent in intents:
-            ex.run(intent)
+        _carry_out(ex, planner, step, planned)
         ex.observe()  # a crash the last action caused belongs to this step
     except StepFailure as exc:
         reason = exc.reason
@@ -127,10 +124,33 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
         reason = f"The agent failed: {type(exc).__name__}: {exc}"
         failure = ("infrastructure", f"The test agent failed during {where}: {exc}")
     shot = _screenshot(ex)
+    has_assertion = any(it.is_assertion for it in planned)
     result = StepResult(i, step, "failed" if failure else "passed", ex.actions, shot, started,
                         time.time(), reason, has_assertion)
     ex.actions = []
     return result, failure
+
+
+def _carry_out(ex: Executor, planner: Planner, step: str, planned: list[Intent]) -> None:
+    """Plan the step and carry out its intents; an observing planner is asked again after each
+    round, on the screen as it is then, until it has nothing more to do (at most
+    `max_planning_rounds` rounds). `planned` collects every intent planned, in order."""
+    intents = planner.plan(step, ex.observe())
+    rounds = 1
+    while True:
+        planned.extend(intents)
+        for intent in intents:
+            ex.run(intent)
+        if not isinstance(planner, ObservingPlanner):
+            return
+        intents = planner.plan_next(step, ex.observe(), tuple(planned))
+        if not intents:
+            return
+        if rounds >= ex.o.max_planning_rounds:
+            raise StepFailure(
+                f"The planner had not finished the step after {rounds} rounds of actions "
+                f"({len(planned)} in all).", "test")
+        rounds += 1
 
 
 def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: list[dict],

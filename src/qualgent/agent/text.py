@@ -1,4 +1,4 @@
-"""Text helpers shared by the planner and the matcher: tokens, quotes, numbers, kind words."""
+"""Words on screen and in steps: tokens, resource-id words, kind words ("the Sign in button")."""
 
 from __future__ import annotations
 
@@ -48,13 +48,6 @@ KIND_PHRASES: dict[tuple[str, ...], frozenset[str]] = {
     ("menu", "item"): frozenset(),
     ("list", "item"): KIND_WORDS["item"],
 }
-# Words that only say "some text on screen" in an assertion ("the error message").
-ASSERT_KIND_WORDS = frozenset({
-    "message", "text", "label", "title", "banner", "toast", "popup", "dialog", "notification",
-    "heading", "header", "screen", "page", "prompt", "alert", "button", "link", "tab", "icon",
-    "field", "option", "snackbar", "item", "row", "entry", "product", "card", "switch",
-    "toggle", "checkbox", "box", "bar", "section", "modal", "sheet", "view",
-})
 # Suffixes and prefixes of resource ids that name the widget type, not the target.
 ID_NOISE = frozenset({
     "btn", "button", "input", "field", "tab", "et", "txt", "text", "edit", "view", "label",
@@ -109,77 +102,6 @@ def split_kind(words: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str] 
     if len(words) >= 2 and words[-1] in KIND_WORDS:
         return words[:-1], KIND_WORDS[words[-1]]
     return words, None
-
-
-# ----------------------------------------------------------------------------- quotes
-
-_QUOTE_RE = re.compile(
-    r'"(?P<d>[^"]*)"'
-    r"|\u201c(?P<c>[^\u201d]*)\u201d"
-    r"|\u2018(?P<s>[^\u2019]*)\u2019"
-    r"|(?<![\w'])'(?P<q>[^']*?)'(?![\w])"
-    r"|`(?P<b>[^`]*)`"
-)
-PLACEHOLDER_RE = re.compile(r"\x00(\d+)\x00")
-
-
-def protect_quotes(text: str) -> tuple[str, list[str]]:
-    """Replace quoted spans by placeholders so that splitting and patterns leave them whole."""
-    quoted: list[str] = []
-
-    def keep(m: re.Match[str]) -> str:
-        quoted.append(next(v for v in m.groups() if v is not None))
-        return f"\x00{len(quoted) - 1}\x00"
-
-    return _QUOTE_RE.sub(keep, text), quoted
-
-
-def restore(text: str, quoted: list[str]) -> str:
-    return PLACEHOLDER_RE.sub(lambda m: quoted[int(m.group(1))], text)
-
-
-def unquote(text: str, quoted: list[str]) -> tuple[str, bool]:
-    """The literal value of a phrase; True when it was entirely one quoted span."""
-    text = text.strip()
-    m = PLACEHOLDER_RE.fullmatch(text)
-    if m:
-        return quoted[int(m.group(1))], True
-    return restore(text, quoted), False
-
-
-# ----------------------------------------------------------------------------- numbers
-
-_NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
-    "thirty": 30, "forty": 40, "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90,
-    "a": 1, "an": 1, "a couple of": 2, "a couple": 2, "a few": 3, "several": 5, "half a": 0.5,
-}
-NUMBER = (
-    r"(?:\d+(?:\.\d+)?|\.\d+|a couple(?: of)?|a few|several|half an?|forty-five|"
-    + "|".join(sorted((k for k in _NUMBER_WORDS if " " not in k), key=len, reverse=True))
-    + ")"
-)
-UNIT = r"(?:milliseconds?|millisecs?|ms|seconds?|secs?|s|minutes?|mins?|m|moments?)"
-
-
-def to_number(word: str) -> float:
-    word = word.strip().lower()
-    if word in _NUMBER_WORDS:
-        return float(_NUMBER_WORDS[word])
-    if word.startswith("half"):
-        return 0.5
-    return float(word)
-
-
-def to_seconds(number: str, unit: str | None) -> float:
-    n = to_number(number)
-    unit = (unit or "s").lower()
-    if unit.startswith("milli") or unit == "ms":
-        return n / 1000.0
-    if unit.startswith("min") or unit == "m":
-        return n * 60.0
-    return n
 
 
 def fmt_seconds(seconds: float) -> str:

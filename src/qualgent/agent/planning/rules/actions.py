@@ -1,0 +1,431 @@
+"""Rules for clauses that do something: SMS codes, launch, back, waits, scrolling, keys,
+toggles, typing, clearing and taps.
+
+Each rule takes a clause (fillers and subject stripped, quoted spans as placeholders), the
+quoted texts, the screen as the step starts and the intents planned so far for the step, and
+returns the clause's intents, or None when the clause is not of its kind. The screen only
+settles ambiguities ("press Search" with a Search button on screen is a tap).
+"""
+
+from __future__ import annotations
+
+import re
+
+from qualgent.agent import intents as I  # noqa: N812 - the intent vocabulary, short
+from qualgent.agent.intents import Intent, Target
+from qualgent.agent.matching import candidates
+from qualgent.agent.planning.rules.phrases import (
+    APPEAR,
+    NUMBER,
+    PLACEHOLDER_RE,
+    STATE,
+    STATE_WORDS,
+    UNIT,
+    VISIBLE,
+    match,
+    on_screen,
+    target_of,
+    to_number,
+    to_seconds,
+    unquote,
+)
+from qualgent.agent.text import tokens
+from qualgent.drivers.base import Hierarchy
+
+# --- SMS codes -----------------------------------------------------------------------------
+
+_CODE_WORDS = (r"(?:(?:sms|otp|one[- ]time|verification|security|confirmation|login|sign[- ]in|"
+               r"auth(?:entication)?|2fa|mfa|received|text|\d+[- ]digit|six[- ]digit|"
+               r"four[- ]digit)\s+)*(?:code|otp|pin|passcode|password)")
+_SMS_SOURCE = (r"(?:\s+(?:from|in|sent\s+(?:to\s+(?:me\s+|the\s+phone\s+)?)?(?:by|via|in|as)?|"
+               r"received\s+(?:by|via|in|from|as)?|via|by|that\s+(?:was|is)\s+(?:sent|received)"
+               r"(?:\s+(?:by|via|in|to|as))?|we\s+(?:got|received)\s+(?:by|via|in))\s*"
+               r"(?:the\s+|an?\s+)?(?:latest\s+|new\s+|last\s+)?(?:sms|text(?:\s+message)?|"
+               r"message|phone|inbox)(?:\s+message)?)")
+
+
+def parse_sms(c: str, quoted: list[str], screen: Hierarchy,
+              prev: list[Intent]) -> list[Intent] | None:
+    m = match(r"^(?:enter|type|input|fill\s+in|fill|put|paste|provide|insert|key\s+in|use|submit)"
+              rf"\s+(?:in\s+)?(?:the\s+|an?\s+)?(?P<what>{_CODE_WORDS}{_SMS_SOURCE}?)"
+              r"(?:\s+(?:into|in|on|to)\s+(?P<x>.+?))?(?P<submit>\s+and\s+submit)?$", c)
+    if not m:
+        return None
+    what = m.group("what").lower()
+    if not re.search(r"sms|text|message|otp|one[- ]time|verification|2fa|mfa|\bcode\b", what):
+        return None  # "enter the password": a value the step does not give
+    target = target_of(m.group("x"), quoted) if m.group("x") else None
+    return [Intent(I.SMS_CODE, target, submit=bool(m.group("submit")))]
+
+
+# --- launch --------------------------------------------------------------------------------
+
+_APP_WORDS = re.compile(r"^(?:the\s+)?(?:[^\s]+\s+){0,3}?(?:app|application)$", re.I)
+
+
+def parse_launch(c: str, quoted: list[str], screen: Hierarchy,
+                 prev: list[Intent]) -> list[Intent] | None:
+    m = match(r"^(?P<v>launch|start|run|open|reopen|re-open|relaunch|re-launch|restart|bring\s+up|"
+              r"go\s+to|switch\s+to|return\s+to)(?:\s+up)?(?:\s+(?P<x>.+?))?(?:\s+again)?$", c)
+    if not m:
+        return None
+    verb = m.group("v").lower().replace("-", "")
+    x = (m.group("x") or "").strip()
+    restart = verb in ("restart", "relaunch")
+    if not x:
+        if verb in ("launch", "restart", "relaunch", "reopen", "start"):
+            return [Intent(I.LAUNCH, value="restart" if restart else None)]
+        return None
+    phrase, exact = unquote(x, quoted)
+    if exact or not _APP_WORDS.match(phrase):
+        if verb in ("launch", "relaunch", "restart") and not exact:
+            return [Intent(I.LAUNCH, value="restart" if restart else None)]
+        return None
+    # "Open the Crash app" where a "Crash app" button is on screen: a tap, not a launch.
+    if verb not in ("launch", "relaunch", "restart") and re.sub(
+            r"^the\s+", "", phrase, flags=re.I).lower() not in ("app", "application"):
+        if any(mm.score >= 0.9 for mm in candidates(screen, Target.of(phrase), "tap")):
+            return None
+    return [Intent(I.LAUNCH, value="restart" if restart else None)]
+
+
+# --- back ----------------------------------------------------------------------------------
+
+
+def parse_back(c: str, quoted: list[str], screen: Hierarchy,
+               prev: list[Intent]) -> list[Intent] | None:
+    if match(r"^(?:go|navigate|move|step|head)\s+back(?:\s+(?:to|one|a)\b.*)?$", c) or match(
+            r"^(?:back|go\s+to\s+(?:the\s+)?previous\s+(?:screen|page)|return|"
+            r"return\s+to\s+(?:the\s+)?previous\s+(?:screen|page)|navigate\s+up)$", c):
+        return [Intent(I.BACK)]
+    m = match(r"^(?P<v>press|tap|hit|click|push|use|touch)(?:\s+on)?(?:\s+the)?\s+"
+              r"(?P<sys>system\s+|device\s+|hardware\s+|android\s+|phone's\s+)?back(?:\s+(?P<k>button|key|arrow|"
+              r"icon))?(?:\s+(?:once|to\s+.+))?$", c)
+    if not m:
+        return None
+    if not m.group("sys") and m.group("v").lower() in ("tap", "click", "touch"):
+        # An in-app back arrow, when the screen has one, is what "tap the back button" means.
+        for mm in candidates(screen, Target.of("back"), "tap"):
+            if mm.score >= 0.9 and mm.element.clickable:
+                return [Intent(I.TAP, Target.of("back", exact=True))]
+        for mm in candidates(screen, Target.of("navigate up"), "tap"):
+            if mm.score >= 0.9 and mm.element.clickable:
+                return [Intent(I.TAP, Target.of("navigate up", exact=True))]
+    return [Intent(I.BACK)]
+
+
+# --- waits ---------------------------------------------------------------------------------
+
+_WAIT_TAIL = re.compile(
+    r"\s+(?:to\s+)?(?:(?:finish(?:es)?\s+)?load(?:s|ed|ing)?|appears?|show(?:s)?(?:\s+up)?|"
+    r"be\s+(?:visible|shown|displayed|loaded|ready|present)|(?:is|are)\s+(?:visible|shown|"
+    r"displayed|loaded|ready|present)|becomes?\s+visible|comes?\s+up|finish(?:es)?|complete)$",
+    re.I)
+_GONE_TAIL = re.compile(
+    r"\s+(?:to\s+)?(?:disappears?|go(?:es)?\s+away|vanish(?:es)?|be\s+gone|is\s+gone|"
+    r"be\s+hidden|is\s+hidden|close[sd]?|be\s+dismissed|is\s+dismissed)$", re.I)
+_GENERIC_WAIT = frozenset({
+    "result", "results", "search", "list", "page", "screen", "content", "contents", "data",
+    "items", "item", "products", "app", "it", "everything", "ui", "view", "loading", "load",
+    "feed", "response", "to", "finish", "complete", "something", "anything", "things", "stuff",
+})
+
+
+def _wait_target(x: str, quoted: list[str]) -> tuple[Target, bool]:
+    """The thing waited for and whether to wait for it to appear (True) or go (False)."""
+    x = x.strip()
+    appear = True
+    if _GONE_TAIL.search(x):
+        x = _GONE_TAIL.sub("", x)
+        appear = False
+    else:
+        for _ in range(2):
+            x = _WAIT_TAIL.sub("", x).strip()
+    target = target_of(x, quoted, assertion=True)
+    words = set(tokens(target.phrase))
+    generic = not PLACEHOLDER_RE.search(x) and (not words or words <= _GENERIC_WAIT)
+    if generic:
+        target = Target(target.phrase or "content", False, None, None, True)
+    return target, appear
+
+
+def parse_wait(c: str, quoted: list[str], screen: Hierarchy,
+               prev: list[Intent]) -> list[Intent] | None:
+    if not match(r"^(?:wait|pause|sleep|hold|idle|delay|poll|keep\s+waiting|give\s+it)\b", c):
+        return None
+    m = match(rf"^(?:wait|pause|sleep|hold(?:\s+on)?|idle|delay|give\s+it)(?:\s+for)?"
+              rf"(?:\s+(?:about|around|roughly|exactly|another|an\s+extra))?\s+(?P<n>{NUMBER})\s*"
+              rf"(?P<u>{UNIT})?(?:\s+(?:more|longer|again|or\s+so))?$", c)
+    if m:
+        unit = m.group("u")
+        if not unit and not re.fullmatch(r"[\d.]+", m.group("n")):
+            return None
+        if unit and unit.lower().startswith("moment"):
+            unit = "s"
+        return [Intent(I.WAIT, seconds=to_seconds(m.group("n"), unit))]
+    if match(r"^(?:wait|pause)(?:\s+(?:a\s+(?:bit|moment|little|while|second)|briefly|shortly))?$",
+             c):
+        return [Intent(I.WAIT, seconds=1.0)]
+    m = match(rf"^(?:wait|poll|keep\s+waiting)(?:\s+for)?\s+(?:(?:up\s*to|at\s+most|"
+              rf"a\s+maximum\s+of|max(?:imum)?|no\s+more\s+than|until|within)\s+)?(?P<n>{NUMBER})\s*(?P<u>{UNIT})\s+"
+              r"(?:for|until|till|while|to\s+see)\s+(?P<x>.+)$", c)
+    if m:
+        target, appear = _wait_target(m.group("x"), quoted)
+        return [Intent(I.WAIT_FOR, target, seconds=to_seconds(m.group("n"), m.group("u")),
+                       checked=appear)]
+    m = match(rf"^(?:wait|poll|keep\s+waiting)\s+(?:for|until|till|on)\s+(?P<x>.+?)"
+              rf"(?:\s*,?\s*(?:for\s+)?(?:up\s*to|at\s+most|within|for|no\s+more\s+than|"
+              rf"max(?:imum)?(?:\s+of)?|timeout(?:\s+of)?|in)\s+(?P<n>{NUMBER})\s*"
+              rf"(?P<u>{UNIT}))?$", c)
+    if m:
+        target, appear = _wait_target(m.group("x"), quoted)
+        seconds = to_seconds(m.group("n"), m.group("u")) if m.group("n") else None
+        return [Intent(I.WAIT_FOR, target, seconds=seconds, checked=appear)]
+    return None
+
+
+# --- scrolling -----------------------------------------------------------------------------
+
+_DIR = r"(?:up|down|left|right|upwards?|downwards?|back\s+up)"
+_AREA = r"(?:\s+(?:the\s+)?(?:list|page|screen|view|results|content|feed|carousel))"
+_FINGER = {"down": "up", "up": "down", "left": "right", "right": "left"}  # scroll -> finger
+_EDGES = {"bottom": "up", "end": "up", "top": "down", "beginning": "down", "start": "down"}
+
+
+def _direction(word: str | None, verb: str) -> str:
+    """The finger's direction for a scroll or swipe phrased with `word`."""
+    w = (word or "down").lower().replace("wards", "").replace("ward", "").replace("back ", "")
+    if verb.startswith("swipe") or verb.startswith("fling") or verb.startswith("flick"):
+        return w if word else "up"
+    return _FINGER[w]
+
+
+def parse_scroll(c: str, quoted: list[str], screen: Hierarchy,
+                 prev: list[Intent]) -> list[Intent] | None:
+    m = match(rf"^(?P<v>scroll|swipe|fling|flick|keep\s+scrolling|keep\s+swiping|page)"
+              rf"(?:\s+(?P<d>{_DIR}))?{_AREA}?(?:\s+(?P<d2>{_DIR}))?\s+(?:until|till|untill|"
+              r"to\s+find|looking\s+for|in\s+search\s+of|to\s+see|to\s+reveal|to\s+show)\s+"
+              r"(?:(?:you|i)\s+(?:can\s+)?(?:see|find)\s+)?(?P<x>.+)$", c)
+    if m:
+        verb = m.group("v").lower().split()[-1]
+        x = m.group("x")
+        for _ in range(2):
+            x = re.sub(rf"\s+(?:(?:is|are|becomes?|gets?)\s+{VISIBLE}|{APPEAR}|"
+                       r"is\s+in\s+view|comes?\s+into\s+view|is\s+reached)$", "", x, flags=re.I)
+        target = target_of(x, quoted, assertion=True)
+        return [Intent(I.SCROLL_TO, target, value=_direction(m.group("d") or m.group("d2"),
+                                                             verb))]
+    m = match(rf"^(?P<v>scroll|swipe)(?:\s+(?P<d>{_DIR}))?{_AREA}?\s+(?:all\s+the\s+way\s+)?"
+              r"(?:to|towards)\s+(?:the\s+)?(?P<x>.+)$", c)
+    if m:
+        x = re.sub(r"\s+of\s+the\s+(?:page|screen|list)$", "", m.group("x"), flags=re.I)
+        if x.lower() in _EDGES:
+            return [Intent(I.SCROLL_TO, None, value=_EDGES[x.lower()])]
+        target = target_of(x, quoted, assertion=True)
+        verb = m.group("v").lower()
+        return [Intent(I.SCROLL_TO, target, value=_direction(m.group("d"), verb))]
+    m = match(rf"^(?P<v>scroll|swipe|fling|flick)(?:\s+(?P<d>{_DIR}))?{_AREA}?"
+              rf"(?:\s+(?P<d2>{_DIR}))?"
+              r"(?:\s+(?:on|in|over|across)\s+(?:the\s+)?(?P<x>.+?))?"
+              rf"(?:\s+(?P<n>{NUMBER}|\d+)\s+times|\s+(?P<w>once|twice|thrice))?$", c)
+    if m:
+        verb = m.group("v").lower()
+        count = 1
+        if m.group("n"):
+            count = int(to_number(m.group("n")))
+        elif m.group("w"):
+            count = {"once": 1, "twice": 2, "thrice": 3}[m.group("w").lower()]
+        target = target_of(m.group("x"), quoted) if m.group("x") else None
+        return [Intent(I.SWIPE, target, value=_direction(m.group("d") or m.group("d2"), verb),
+                       count=max(1, min(count, 20)))]
+    return None
+
+
+# --- keys and submitting -------------------------------------------------------------------
+
+_KEYS = {"enter": "enter", "return": "enter", "done": "enter", "go": "enter", "search": "search",
+         "next": "tab", "tab": "tab", "home": "home", "back": "back", "delete": "backspace",
+         "backspace": "backspace", "escape": "escape", "esc": "escape", "space": "space",
+         "menu": "menu"}
+
+
+def _typed_before(prev: list[Intent]) -> bool:
+    return bool(prev) and prev[-1].action in (I.TYPE, I.SMS_CODE)
+
+
+def parse_key(c: str, quoted: list[str], screen: Hierarchy,
+              prev: list[Intent]) -> list[Intent] | None:
+    if match(r"^(?:submit|search|send)(?:\s+(?:it|the\s+(?:form|search|query|text|input)|"
+             r"the\s+keyboard))?$", c):
+        word = c.split()[0].lower()
+        if _typed_before(prev):
+            return [Intent(I.KEY, value="enter")]
+        if on_screen(screen, word):
+            return [Intent(I.TAP, Target.of(word))]
+        return [Intent(I.KEY, value="search" if word == "search" else "enter")]
+    m = match(r"^(?:press|hit|tap|push|use|send|click)(?:\s+(?:on\s+)?the)?\s+(?P<k>enter|return|"
+              r"search|done|go|next|tab|home|delete|backspace|escape|esc|space|menu)"
+              r"(?:\s+(?P<s>key|button))?(?:\s+(?:on|of)\s+(?:the\s+)?(?:keyboard|device|phone))?$",
+              c)
+    if not m:
+        return None
+    k = m.group("k").lower()
+    if k in ("enter", "return") or m.group("s") == "key" or re.search(r"keyboard|device|phone",
+                                                                      c, re.I):
+        return [Intent(I.KEY, value=_KEYS[k])]
+    if on_screen(screen, k):
+        return None  # "press Search" with a Search button on screen: a tap
+    if k == "home":
+        return [Intent(I.KEY, value="home")]
+    return [Intent(I.KEY, value=_KEYS[k])]
+
+
+# --- toggles -------------------------------------------------------------------------------
+
+
+def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
+                 prev: list[Intent]) -> list[Intent] | None:
+    m = (match(r"^(?:turn|switch|toggle|flip|set)\s+(?P<s>on|off)\s+(?P<x>.+)$", c)
+         or match(r"^(?:turn|switch|toggle|flip)\s+(?P<x>.+?)\s+(?P<s>on|off)$", c)
+         or match(rf"^(?:set|switch|toggle|turn)\s+(?P<x>.+?)\s+to\s+"
+                  rf"(?P<s>{STATE}|true|false)$", c))
+    if m:
+        x = m.group("x")
+        return [Intent(I.TAP, target_of(x, quoted), checked=STATE_WORDS[m.group("s").lower()])]
+    m = match(r"^(?P<v>enable|disable|activate|deactivate)\s+(?P<x>.+)$", c)
+    if m:
+        on = m.group("v").lower() in ("enable", "activate")
+        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=on)]
+    m = match(r"^(?:check|tick|mark)\s+(?P<x>.+?\s+(?:checkbox|check\s+box|box|option))$", c)
+    if m:
+        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=True)]
+    m = match(r"^(?:uncheck|untick|unmark|deselect|unselect)\s+(?P<x>.+)$", c)
+    if m:
+        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=False)]
+    m = match(r"^(?:toggle|flip)\s+(?P<x>.+)$", c)
+    if m:
+        return [Intent(I.TAP, target_of(m.group("x"), quoted))]
+    return None
+
+
+# --- typing --------------------------------------------------------------------------------
+
+_INPUT_WORDS = frozenset({"field", "input", "box", "bar", "textbox", "textfield", "area",
+                          "searchbar", "search"})
+
+
+def _fieldlike(x: str, quoted: list[str], screen: Hierarchy) -> bool:
+    phrase, exact = unquote(x, quoted)
+    words = tokens(phrase)
+    if not words:
+        return False
+    if not exact and words[-1] in _INPUT_WORDS:
+        return True
+    return any(m.score >= 0.8 for m in candidates(screen, Target.of(phrase, exact=exact), "type"))
+
+
+def _type(value: str, target: str | None, quoted: list[str], submit: bool = False) -> list[Intent]:
+    v, _ = unquote(value, quoted)
+    t = target_of(target, quoted) if target else None
+    return [Intent(I.TYPE, t, value=v, submit=submit)]
+
+
+def parse_type(c: str, quoted: list[str], screen: Hierarchy,
+               prev: list[Intent]) -> list[Intent] | None:
+    submit = False
+    m = match(r"^(?P<c>.+?)\s+and\s+(?:submit|press\s+enter|hit\s+enter|press\s+return|search)$",
+              c)
+    if m:
+        c, submit = m.group("c"), True
+    m = match(rf"^(?:set|switch|change|turn)\s+(?P<x>.+?)\s+to\s+(?P<s>{STATE}|true|false)$", c)
+    if m:
+        return None
+    m = match(r"^(?:fill(?:\s+in|\s+out)?|populate|complete|set|change|update|replace)\s+"
+              r"(?P<x>.+?)\s+(?:with|to|as|by)\s+(?P<v>.+)$", c)
+    if m:
+        return _type(m.group("v"), m.group("x"), quoted, submit)
+    m = match(r"^(?:type|enter|input|write|key\s+in|fill\s+in|insert|paste|provide|put|"
+              r"search\s+for|search)\s+(?P<rest>.+)$", c)
+    if not m:
+        return None
+    rest = m.group("rest").strip()
+    is_search = c.lower().startswith("search")
+    m2 = match(r"^(?P<a>.+?)\s+as\s+(?:the\s+|an?\s+|my\s+)?(?P<b>.+)$", rest)
+    if m2 and not is_search:
+        a, b = m2.group("a"), m2.group("b")
+        a_field = _fieldlike(a, quoted, screen)
+        b_field = _fieldlike(b, quoted, screen)
+        if a_field and not b_field:
+            return _type(b, a, quoted, submit)
+        return _type(a, b, quoted, submit)
+    preps = list(re.finditer(r"\s+(?:into|in\s+to|in|on|inside|within|to|for|under)\s+", rest,
+                             re.I))
+    for p in reversed(preps):
+        value, x = rest[:p.start()], rest[p.end():]
+        if not value.strip() or not x.strip():
+            continue
+        word = p.group(0).strip().lower()
+        if word in ("into", "in to") or _fieldlike(x, quoted, screen):
+            return _type(value, x, quoted, submit or is_search)
+    if is_search:
+        # "Search for wireless headphones": into the search input, then enter
+        return [Intent(I.TYPE, _search_target(screen), value=unquote(rest, quoted)[0],
+                       submit=True)]
+    return _type(rest, None, quoted, submit)
+
+
+def _search_target(screen: Hierarchy) -> Target | None:
+    if candidates(screen, Target.of("search field"), "type"):
+        return Target.of("search field")
+    return None
+
+
+def parse_clear(c: str, quoted: list[str], screen: Hierarchy,
+                prev: list[Intent]) -> list[Intent] | None:
+    m = match(r"^(?:clear|erase|empty|wipe|reset)(?:\s+(?:out|all))?(?:\s+(?:of\s+)?(?:the\s+)?"
+              r"(?:text|contents?|value|input)(?:\s+(?:in|of|from))?)?(?:\s+(?P<x>.+?))?$",
+              c) or match(
+        r"^(?:delete|remove)\s+(?:all\s+)?(?:the\s+)?(?:text|contents?|value)(?:\s+(?:in|of|from)"
+        r")?(?:\s+(?P<x>.+?))?$", c)
+    if not m:
+        return None
+    x = m.group("x")
+    if x and x.lower().strip() in ("it", "field", "the field", "input", "the input", "text"):
+        x = None
+    return [Intent(I.CLEAR, target_of(x, quoted) if x else None)]
+
+
+# --- taps ----------------------------------------------------------------------------------
+
+_TAP = (r"(?:tap|click|press|select|choose|pick|hit|touch|push|open|double[- ]?tap|"
+        r"double[- ]?click|long[- ]?press|long[- ]?tap|go\s+to|navigate\s+to|switch\s+to|"
+        r"head\s+to|move\s+to|visit|jump\s+to|return\s+to)")
+
+
+def parse_tap(c: str, quoted: list[str], screen: Hierarchy,
+              prev: list[Intent]) -> list[Intent] | None:
+    m = match(rf"^{_TAP}(?:\s+(?:on|at|onto|over))?\s+(?P<x>.+?)(?:\s+(?:once|button\s+once))?$", c)
+    if not m:
+        return None
+    x = m.group("x")
+    count = 1
+    times = re.search(r"\s+(?:(?P<n>\d+|two|three|four|five)\s+times|(?P<w>twice|thrice))$", x,
+                      re.I)
+    if times and not on_screen(screen, unquote(x, quoted)[0], 0.97):
+        x = x[:times.start()]
+        count = (int(to_number(times.group("n"))) if times.group("n")
+                 else {"twice": 2, "thrice": 3}[times.group("w").lower()])
+    x = re.sub(r"\s+to\s+(?:open|go|navigate|continue|proceed|submit|confirm)\b.*$", "", x,
+               flags=re.I) if not on_screen(screen, unquote(x, quoted)[0], 0.97) else x
+    return [Intent(I.TAP, target_of(x, quoted, screen=screen), count=count)]
+
+
+def fallback_tap(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] | None:
+    """A clause that is just a label on screen ("Add to cart", "Sign in") is a tap on it."""
+    phrase, exact = unquote(c, quoted)
+    target = Target.of(phrase, exact=exact)
+    if any(m.score >= 0.9 for m in candidates(screen, target, "tap")):
+        return [Intent(I.TAP, target)]
+    return None
+
+

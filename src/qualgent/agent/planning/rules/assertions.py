@@ -1,0 +1,133 @@
+"""Rules for clauses that check something: "verify X is shown", "X should not be visible",
+"the cart shows 3 items", "Dark mode is on", "there is no error".
+
+A clause with an assertion verb ("verify", "make sure", "check that") is always an assertion;
+without one, only the shapes above are, so "Tap the item that shows the price" stays a tap.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qualgent.agent import intents as I  # noqa: N812 - the intent vocabulary, short
+from qualgent.agent.intents import Intent
+from qualgent.agent.planning.rules.clauses import ACTION_VERBS
+from qualgent.agent.planning.rules.phrases import (
+    APPEAR,
+    NEG_AUX,
+    PLACEHOLDER_RE,
+    STATE,
+    STATE_WORDS,
+    VISIBLE,
+    match,
+    restore,
+    target_of,
+)
+from qualgent.agent.text import tokens
+from qualgent.drivers.base import Hierarchy
+
+_ASSERT_VERB = re.compile(
+    r"^(?:verify|check|assert|ensure|confirm|validate|make\s+sure|see|expect|observe|"
+    r"test|double[- ]check)(?:\s+(?:that|if|whether|for|to\s+see\s+(?:if|that)))?\s+(?P<b>.+)$",
+    re.I | re.S)
+
+
+_BODY_TAIL = re.compile(
+    r"\s+(?:in|on|within|inside|at|under)\s+(?:the\s+)?(?:list|results|search\s+results|page|"
+    r"screen|cart|view|app|dialog|popup|top|bottom|header|toolbar)(?:\s+of\s+the\s+"
+    r"(?:screen|page|list))?$", re.I)
+_ATTRIBUTE_NOUNS = frozenset({
+    "title", "name", "label", "text", "value", "price", "total", "subtotal", "header",
+    "heading", "status", "message", "count", "badge", "quantity", "amount", "balance", "result",
+    "greeting", "caption", "error", "email", "username",
+})
+
+
+def _assertion(x: str, quoted: list[str], negative: bool,
+               state: str | None = None) -> list[Intent]:
+    if state is not None:
+        return [Intent(I.ASSERT_VISIBLE, target_of(x, quoted), checked=STATE_WORDS[state.lower()])]
+    target = target_of(x, quoted, assertion=True, ordinal_ok=False)
+    return [Intent(I.ASSERT_NOT_VISIBLE if negative else I.ASSERT_VISIBLE, target)]
+
+
+def parse_assert(c: str, quoted: list[str], screen: Hierarchy,
+                 prev: list[Intent]) -> list[Intent] | None:
+    verbed = _ASSERT_VERB.match(c)
+    if not verbed and c.split()[0].lower() in ACTION_VERBS:
+        return None  # "Tap the item that shows the price" is a tap
+    body = verbed.group("b").strip() if verbed else c
+    body = re.sub(r"^that\s+", "", body, flags=re.I)
+    body = _BODY_TAIL.sub("", body)
+    body = re.sub(r"\s+(?:is|are|should\s+be|must\s+be|will\s+be)$", " is visible", body,
+                  flags=re.I)  # "X is in the list" -> "X is visible"
+
+    m = match(r"^(?:should|must|can|will|do|does|to)?\s*(?P<neg>not\s+|n't\s+|never\s+)?"
+              r"(?:see|find|notice|view)\s+(?P<x>.+?)(?:\s+(?:anymore|any\s+more|on\s+(?:the\s+)?"
+              r"screen))?$", body)
+    if m and (verbed or re.match(r"(?:should|must|can|will|see)", body, re.I)):
+        return _assertion(m.group("x"), quoted, bool(m.group("neg")))
+    m = match(r"^(?:do\s+not|don't|does\s+not|doesn't|cannot|can't|can\s+not|should\s+not|"
+              r"shouldn't|must\s+not|mustn't)\s+see\s+(?P<x>.+?)(?:\s+anymore)?$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, True)
+    m = match(rf"^(?P<x>.+?)\s+(?:is|are|should\s+be|must\s+be|will\s+be|becomes?|is\s+now|"
+              rf"is\s+turned|is\s+switched|is\s+toggled|should\s+be\s+turned|stays?|remains?)\s+"
+              rf"(?P<s>{STATE})$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, False, m.group("s"))
+    m = match(rf"^(?P<x>.+?)\s+(?:{NEG_AUX})\s+(?:be\s+|been\s+)?(?:{VISIBLE}|appear(?:ing)?|"
+              r"show(?:n|ing)?(?:\s+up)?|exist|be\s+there|pop\s+up|come\s+up|displayed)"
+              r"(?:\s+(?:anymore|any\s+more|on\s+(?:the\s+)?screen))?$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, True)
+    m = match(rf"^(?:there\s+(?:is|are)\s+no|there's\s+no|no)\s+(?P<x>.+?)(?:\s+(?:is|are|"
+              rf"should\s+be|must\s+be|will\s+be)\s+{VISIBLE})?(?:\s+{APPEAR})?"
+              r"(?:\s+(?:anymore|any\s+more))?$", body)
+    if m and (verbed or re.match(r"there", body, re.I) or re.search(
+            rf"\s(?:is|are|be)\s+{VISIBLE}$|\s{APPEAR}$", body, re.I)):
+        return _assertion(m.group("x"), quoted, True)
+    m = match(r"^(?P<x>.+?)\s+(?:(?:is|are|has|have|should\s+be|must\s+be|should\s+have|"
+              r"has\s+been|have\s+been)\s+)?(?:gone|hidden|dismissed|absent|not\s+there|"
+              rf"no\s+longer\s+(?:{VISIBLE}|there)|disappears?|disappeared|vanishe[sd]|"
+              r"should\s+disappear|closed|cleared\s+away)$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, True)
+    m = match(rf"^(?P<x>.+?)\s+(?:is|are|should\s+be|must\s+be|will\s+be|becomes?|gets?|"
+              rf"has\s+been|have\s+been)\s+(?:now\s+|still\s+|also\s+)?{VISIBLE}"
+              r"(?:\s+on\s+(?:the\s+)?screen)?$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, False)
+    m = match(rf"^(?P<x>.+?)\s+{APPEAR}(?:\s+on\s+(?:the\s+)?screen)?$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, False)
+    m = match(r"^(?P<x>.+?)\s+(?P<neg>not\s+)?to\s+(?:be\s+)?(?:visible|shown|displayed|present|"
+              r"appear|show(?:\s+up)?|be\s+on\s+(?:the\s+)?screen)$", body)
+    if m and verbed:
+        return _assertion(m.group("x"), quoted, bool(m.group("neg")))
+    m = match(r"^(?:(?:the|this|that)\s+)?(?:screen|page|app|display|view|it|ui|dialog|popup|"
+              r"(?:search\s+)?results?|list)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|"
+              r"shouldn't|must\s+not|no\s+longer)\s+)?(?:now\s+)?(?:shows?|displays?|contains?|has|"
+              r"should\s+(?:show|display|contain|have|include|list)|includes?|lists?|reads?|"
+              r"says?|will\s+show)\s+(?P<x>.+)$", body)
+    if m:
+        return _assertion(m.group("x"), quoted, bool(m.group("neg")))
+    m = match(r"^(?P<ctx>.+?)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|shouldn't|must\s+not|"
+              r"no\s+longer)\s+)?(?P<v>shows?|displays?|reads?|says?|contains?|equals?|"
+              r"should\s+(?:show|display|read|say|contain|equal|be)|is\s+equal\s+to|matches|"
+              r"is|are|has|have)\s+(?P<x>.+)$", body)
+    if m and (verbed or not re.match(r"(?:is|are|has|have)$", m.group("v"), re.I)):
+        x = m.group("x")
+        ctx_words = tokens(restore(m.group("ctx"), quoted))
+        if (re.match(r"(?:is|are)$", m.group("v"), re.I) and not PLACEHOLDER_RE.search(x)
+                and not re.search(r"\d", x)
+                and not (ctx_words and ctx_words[-1] in _ATTRIBUTE_NOUNS)):
+            # "the order is placed", "the cart is empty": the words together, not "placed";
+            # but "the page title is Cart": the value
+            return _assertion(f"{m.group('ctx')} {x}", quoted, False)
+        return _assertion(x, quoted, bool(m.group("neg")))
+    if verbed:
+        return _assertion(body, quoted, False)
+    return None
+
+
