@@ -3,6 +3,12 @@
 Every action is recorded with the selector that found its target, the bounds acted on and the
 fingerprint of the screen it was taken on. Targets that are not on screen yet are waited for
 briefly (the screen may still be changing), then searched for by scrolling (taps, typing).
+
+The executor's public surface is what the runner and a cached replay need: `observe` and
+`fingerprint` to see, `run` to carry out a planned intent, and the recorded device actions
+`launch_app`, `tap`, `type_text`, `clear_text`, `press_key`, `back`, `swipe`, `wait`,
+`read_sms_code` and `record_check`, which act on an element already found (replay finds it by
+its recorded selector) and append to `actions`; `take_actions` hands a step's records over.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class Executor:
     def __init__(self, device: Device, package: str, options: AgentOptions | None = None) -> None:
         self.device = device
         self.package = package
-        self.o = options or AgentOptions()
+        self.options = options or AgentOptions()
         self.actions: list[ActionRecord] = []
         self._screen: Hierarchy | None = None
         self._fp: str | None = None
@@ -77,38 +83,146 @@ class Executor:
             self._fp = fingerprint(screen)
         return self._fp
 
+    def take_actions(self) -> list[ActionRecord]:
+        """The actions recorded since the last call, handed over (a step's trace)."""
+        taken, self.actions = self.actions, []
+        return taken
+
     def _acted(self) -> None:
         self._screen = None
         self._fp = None
-        if self.o.settle > 0:
-            time.sleep(self.o.settle)
+        if self.options.settle > 0:
+            time.sleep(self.options.settle)
 
     def _record(self, action: str, selector: dict | None = None, bounds: Bounds | None = None,
                 value: str | None = None, fp: str | None = None) -> None:
         self.actions.append(ActionRecord(action, selector, bounds.as_list() if bounds else None,
                                          value, fp if fp is not None else self.fingerprint()))
 
-    # --------------------------------------------------------------------------- dispatch
-
-    def run(self, intent: Intent) -> None:
-        handler = getattr(self, f"_do_{intent.action}", None)
-        if handler is None:
-            raise StepFailure(f"The agent cannot perform '{intent.action}'.", "infrastructure")
-        handler(intent)
+    # --------------------------------------------------------------------------- actions
 
     def launch_app(self, restart: bool = False) -> None:
+        """Bring the app to the foreground (stopped first with `restart`) and wait for it."""
         fp = self.fingerprint()
         if restart:
             self.device.stop(self.package)
         self.device.launch(self.package)
         self._record("launch", None, None, "restart" if restart else self.package, fp)
         self._acted()
-        deadline = time.monotonic() + self.o.launch_timeout
+        deadline = time.monotonic() + self.options.launch_timeout
         while True:
             screen = self.observe(fresh=True)
             if screen.package == self.package or time.monotonic() >= deadline:
                 return  # in the foreground (or, past the deadline, let the step find out)
-            time.sleep(self.o.poll_interval)
+            time.sleep(self.options.poll_interval)
+
+    def tap(self, el: Element, selector: dict) -> None:
+        """Tap the centre of `el`, recorded under `selector` (how it was found)."""
+        fp = self.fingerprint()
+        x, y = el.bounds.center
+        self.device.tap(x, y)
+        self._record("tap", selector, el.bounds, None, fp)
+        self._acted()
+
+    def type_text(self, el: Element, selector: dict, text: str) -> None:
+        """Type into the focused input, which is `el`."""
+        fp = self.fingerprint()
+        self.device.type_text(text)
+        self._record("type", selector, el.bounds, text, fp)
+        self._acted()
+
+    def clear_text(self, el: Element, selector: dict) -> None:
+        """Clear the focused input, which is `el`."""
+        fp = self.fingerprint()
+        self.device.clear()
+        self._record("clear", selector, el.bounds, None, fp)
+        self._acted()
+
+    def press_key(self, name: str) -> None:
+        """A key event ("enter", "search", "back", ...); a key the device lacks fails the step."""
+        fp = self.fingerprint()
+        try:
+            self.device.key(name)
+        except ValueError as exc:  # a key this device does not have
+            raise StepFailure(f"This device has no '{name}' key ({exc}).", "test") from exc
+        self._record("key", None, None, name, fp)
+        self._acted()
+
+    def back(self) -> None:
+        """The system back button."""
+        fp = self.fingerprint()
+        self.device.back()
+        self._record("back", None, None, None, fp)
+        self._acted()
+
+    def swipe(self, finger: str, area: Bounds | None = None) -> None:
+        """Swipe the finger up/down/left/right across `area` (default: the scrollable area)."""
+        screen = self.observe()
+        fp = self.fingerprint()
+        b = area or _scroll_area(screen)
+        w, h = b.right - b.left, b.bottom - b.top
+        cx, cy = b.left + w // 2, b.top + h // 2
+        if finger in ("up", "down"):
+            lo, hi = b.top + int(h * 0.25), b.top + int(h * 0.75)
+            x1, y1, x2, y2 = (cx, hi, cx, lo) if finger == "up" else (cx, lo, cx, hi)
+        else:
+            lo, hi = b.left + int(w * 0.2), b.left + int(w * 0.8)
+            x1, y1, x2, y2 = (hi, cy, lo, cy) if finger == "left" else (lo, cy, hi, cy)
+        self.device.swipe(x1, y1, x2, y2, 300)
+        self._record("swipe", None, b, finger, fp)
+        self._acted()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep; the screen is observed afresh afterwards."""
+        seconds = max(0.0, seconds)
+        fp = self.fingerprint()
+        time.sleep(seconds)
+        self._record("wait", None, None, fmt_seconds(seconds), fp)
+        self._acted()
+
+    def read_sms_code(self) -> str:
+        """The code (4-8 digits) of the newest SMS not read before, waiting for one."""
+        profile = getattr(self.device, "profile", None)
+        if profile is not None and getattr(profile, "sms_enabled", True) is False:
+            raise StepFailure(
+                f"The step needs a code from an SMS, but {profile.name} has no SIM/SMS; run "
+                f"the test on an SMS-capable device (use_sim).", "test")
+        deadline = time.monotonic() + self.options.sms_timeout
+        while True:
+            try:
+                messages = list(self.device.read_sms())
+            except NotImplementedError as exc:
+                raise StepFailure(f"This device cannot read SMS messages ({exc}).",
+                                  "infrastructure") from exc
+            newest = sorted(enumerate(messages), key=lambda p: (p[1].received_at, p[0]),
+                            reverse=True)
+            for _, sms in newest:
+                key = (sms.sender, sms.body, sms.received_at)
+                codes = _CODE_RE.findall(sms.body)
+                if codes and key not in self._used_codes:
+                    self._used_codes.add(key)
+                    self._record("read_sms", {"sender": sms.sender}, None, codes[-1])
+                    return codes[-1]
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(self.options.poll_interval)
+        seen = f" ({len(messages)} message(s) without a 4-8 digit code)" if messages else ""
+        raise ExpectationFailed(
+            f"No SMS with a 4-8 digit code arrived within {fmt_seconds(self.options.sms_timeout)} "
+            f"seconds{seen}.")
+
+    def record_check(self, action: str, selector: dict | None, value: str | None) -> None:
+        """Record a check made by the caller on the current screen (a replayed assertion)."""
+        self._record(action, selector, None, value)
+
+    # --------------------------------------------------------------------------- intents
+
+    def run(self, intent: Intent) -> None:
+        """Carry out one planned intent, finding its target on the screen as it is now."""
+        handler = getattr(self, f"_do_{intent.action}", None)
+        if handler is None:
+            raise StepFailure(f"The agent cannot perform '{intent.action}'.", "infrastructure")
+        handler(intent)
 
     def _do_launch(self, intent: Intent) -> None:
         restart = intent.value == "restart"
@@ -125,12 +239,12 @@ class Executor:
             m = find(screen, target, purpose)
             if m is not None or time.monotonic() >= deadline:
                 return m
-            time.sleep(min(self.o.poll_interval, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(self.options.poll_interval, max(0.0, deadline - time.monotonic())))
             screen = self.observe(fresh=True)
 
-    def locate(self, target: Target, purpose: str, verb: str) -> Match:
+    def _locate(self, target: Target, purpose: str, verb: str) -> Match:
         """The element `target` names, waiting briefly for it and then scrolling for it."""
-        m = self._poll_find(target, purpose, self.o.find_timeout)
+        m = self._poll_find(target, purpose, self.options.find_timeout)
         if m is not None:
             return m
         screen = self.observe()
@@ -139,10 +253,10 @@ class Executor:
             # down to the end of the list, then back up past where we started to its top
             down = 0
             for finger in ("up", "down"):
-                limit = self.o.find_swipes + (down if finger == "down" else 0)
+                limit = self.options.find_swipes + (down if finger == "down" else 0)
                 for _ in range(limit):
                     before = self.fingerprint()
-                    self._swipe(finger)
+                    self.swipe(finger)
                     scrolled = True
                     down += finger == "up"
                     screen = self.observe()
@@ -173,26 +287,19 @@ class Executor:
 
     # --------------------------------------------------------------------------- taps
 
-    def _tap(self, el: Element, selector: dict) -> None:
-        fp = self.fingerprint()
-        x, y = el.bounds.center
-        self.device.tap(x, y)
-        self._record("tap", selector, el.bounds, None, fp)
-        self._acted()
-
     def _do_tap(self, intent: Intent) -> None:
         target = intent.target
         assert target is not None
         if intent.checked is not None and not target.kinds:
             target = Target(target.phrase, target.exact, TOGGLE_KINDS, target.ordinal)
         for _ in range(max(1, intent.count)):
-            m = self.locate(target, "tap", "tap")
+            m = self._locate(target, "tap", "tap")
             el = m.element
             if intent.checked is not None:
                 el = self._toggle_for(m)
                 if el.checked is intent.checked:
                     return  # already in the state the step asks for
-            self._tap(el, m.selector() if el is m.element else selector_of(el))
+            self.tap(el, m.selector() if el is m.element else selector_of(el))
 
     def _toggle_for(self, m: Match) -> Element:
         """The switch a label names: the element itself, or the toggle on the label's row."""
@@ -216,7 +323,7 @@ class Executor:
     def _input_for(self, target: Target | None, verb: str, prefer: tuple[str, ...] = ()
                    ) -> tuple[Element, dict]:
         if target is not None:
-            m = self.locate(target, "type", verb)
+            m = self._locate(target, "type", verb)
             el = m.element
             sel = selector_of(el) if (el.id or el.hint) and m.field == "text" else m.selector()
             return el, sel
@@ -243,9 +350,9 @@ class Executor:
         return el, selector_of(el)
 
     def _poll_any_input(self) -> Element | None:
-        deadline = time.monotonic() + self.o.find_timeout
+        deadline = time.monotonic() + self.options.find_timeout
         while time.monotonic() < deadline:
-            time.sleep(self.o.poll_interval)
+            time.sleep(self.options.poll_interval)
             inputs = editable_elements(self.observe(fresh=True))
             if inputs:
                 focused = [e for _, e in inputs if e.focused]
@@ -254,21 +361,15 @@ class Executor:
 
     def _focus(self, el: Element, selector: dict) -> None:
         if not el.focused:
-            self._tap(el, selector)
+            self.tap(el, selector)
 
     def _type_into(self, el: Element, selector: dict, text: str, submit: bool) -> None:
         self._focus(el, selector)
         if _value(el):
-            fp = self.fingerprint()
-            self.device.clear()
-            self._record("clear", selector, el.bounds, None, fp)
-            self._acted()
-        fp = self.fingerprint()
-        self.device.type_text(text)
-        self._record("type", selector, el.bounds, text, fp)
-        self._acted()
+            self.clear_text(el, selector)
+        self.type_text(el, selector, text)
         if submit:
-            self._key("enter")
+            self.press_key("enter")
 
     def _do_type(self, intent: Intent) -> None:
         el, sel = self._input_for(intent.target, "type")
@@ -277,98 +378,37 @@ class Executor:
     def _do_clear(self, intent: Intent) -> None:
         el, sel = self._input_for(intent.target, "clear")
         self._focus(el, sel)
-        fp = self.fingerprint()
-        self.device.clear()
-        self._record("clear", sel, el.bounds, None, fp)
-        self._acted()
-
-    def _key(self, name: str) -> None:
-        fp = self.fingerprint()
-        try:
-            self.device.key(name)
-        except ValueError as exc:  # a key this device does not have
-            raise StepFailure(f"This device has no '{name}' key ({exc}).", "test") from exc
-        self._record("key", None, None, name, fp)
-        self._acted()
+        self.clear_text(el, sel)
 
     def _do_key(self, intent: Intent) -> None:
-        self._key(intent.value or "enter")
+        self.press_key(intent.value or "enter")
 
     def _do_back(self, intent: Intent) -> None:
-        fp = self.fingerprint()
-        self.device.back()
-        self._record("back", None, None, None, fp)
-        self._acted()
+        self.back()
 
     # --------------------------------------------------------------------------- SMS
 
     def _do_sms_code(self, intent: Intent) -> None:
-        code = self._read_code()
+        code = self.read_sms_code()
         el, sel = self._input_for(intent.target, "type the code", prefer=_CODE_HINTS)
         self._type_into(el, sel, code, intent.submit)
 
-    def _read_code(self) -> str:
-        profile = getattr(self.device, "profile", None)
-        if profile is not None and getattr(profile, "sms_enabled", True) is False:
-            raise StepFailure(
-                f"The step needs a code from an SMS, but {profile.name} has no SIM/SMS; run "
-                f"the test on an SMS-capable device (use_sim).", "test")
-        deadline = time.monotonic() + self.o.sms_timeout
-        while True:
-            try:
-                messages = list(self.device.read_sms())
-            except NotImplementedError as exc:
-                raise StepFailure(f"This device cannot read SMS messages ({exc}).",
-                                  "infrastructure") from exc
-            newest = sorted(enumerate(messages), key=lambda p: (p[1].received_at, p[0]),
-                            reverse=True)
-            for _, sms in newest:
-                key = (sms.sender, sms.body, sms.received_at)
-                codes = _CODE_RE.findall(sms.body)
-                if codes and key not in self._used_codes:
-                    self._used_codes.add(key)
-                    self._record("read_sms", {"sender": sms.sender}, None, codes[-1])
-                    return codes[-1]
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(self.o.poll_interval)
-        seen = f" ({len(messages)} message(s) without a 4-8 digit code)" if messages else ""
-        raise ExpectationFailed(
-            f"No SMS with a 4-8 digit code arrived within {fmt_seconds(self.o.sms_timeout)} "
-            f"seconds{seen}.")
-
     # --------------------------------------------------------------------------- swipes
-
-    def _swipe(self, finger: str, area: Bounds | None = None) -> None:
-        screen = self.observe()
-        fp = self.fingerprint()
-        b = area or _scroll_area(screen)
-        w, h = b.right - b.left, b.bottom - b.top
-        cx, cy = b.left + w // 2, b.top + h // 2
-        if finger in ("up", "down"):
-            lo, hi = b.top + int(h * 0.25), b.top + int(h * 0.75)
-            x1, y1, x2, y2 = (cx, hi, cx, lo) if finger == "up" else (cx, lo, cx, hi)
-        else:
-            lo, hi = b.left + int(w * 0.2), b.left + int(w * 0.8)
-            x1, y1, x2, y2 = (hi, cy, lo, cy) if finger == "left" else (lo, cy, hi, cy)
-        self.device.swipe(x1, y1, x2, y2, 300)
-        self._record("swipe", None, b, finger, fp)
-        self._acted()
 
     def _do_swipe(self, intent: Intent) -> None:
         area = None
         if intent.target is not None:
-            area = self.locate(intent.target, "tap", "swipe on").element.bounds
+            area = self._locate(intent.target, "tap", "swipe on").element.bounds
         for _ in range(intent.count):
-            self._swipe(intent.value or "up", area)
+            self.swipe(intent.value or "up", area)
 
     def _do_scroll_to(self, intent: Intent) -> None:
         finger = intent.value or "up"
         target = intent.target
         if target is None:  # to the top / bottom: until the screen stops changing
-            for _ in range(self.o.scroll_to_swipes):
+            for _ in range(self.options.scroll_to_swipes):
                 before = self.fingerprint()
-                self._swipe(finger)
+                self.swipe(finger)
                 if self.fingerprint() == before:
                     return
             return
@@ -377,9 +417,9 @@ class Executor:
         opposite = {"up": "down", "down": "up", "left": "right", "right": "left"}[finger]
         swipes = 0
         for direction in (finger, opposite):
-            while swipes < self.o.scroll_to_swipes:
+            while swipes < self.options.scroll_to_swipes:
                 before = self.fingerprint()
-                self._swipe(direction)
+                self.swipe(direction)
                 swipes += 1
                 if find(self.observe(), target, "see") is not None:
                     return
@@ -395,17 +435,15 @@ class Executor:
     # --------------------------------------------------------------------------- waits
 
     def _do_wait(self, intent: Intent) -> None:
-        seconds = max(0.0, intent.seconds or 0.0)
-        fp = self.fingerprint()
-        time.sleep(seconds)
-        self._record("wait", None, None, fmt_seconds(seconds), fp)
-        self._acted()
+        self.wait(intent.seconds or 0.0)
 
     def _do_wait_for(self, intent: Intent) -> None:
         target = intent.target
         assert target is not None
         appear = intent.checked is not False
-        timeout = intent.seconds if intent.seconds is not None else self.o.default_wait_timeout
+        timeout = intent.seconds
+        if timeout is None:
+            timeout = self.options.default_wait_timeout
         start = time.monotonic()
         first_fp = self.fingerprint()
         while True:
@@ -422,7 +460,7 @@ class Executor:
                 return
             if waited >= timeout:
                 break
-            time.sleep(min(self.o.poll_interval, max(0.0, timeout - waited)))
+            time.sleep(min(self.options.poll_interval, max(0.0, timeout - waited)))
             self.observe(fresh=True)
         screen = self.observe()
         self._record("wait", None, None, fmt_seconds(round(time.monotonic() - start, 2)))
@@ -463,7 +501,7 @@ class Executor:
         if intent.checked is not None:
             return self._assert_state(intent)
         parts = [Target.of(p, exact=True) for p in _AND_RE.split(target.phrase) if p.strip()]
-        deadline = time.monotonic() + self.o.assert_timeout
+        deadline = time.monotonic() + self.options.assert_timeout
         while True:
             screen = self.observe()
             m = find(screen, target, "see")
@@ -479,7 +517,7 @@ class Executor:
                     return None
             if time.monotonic() >= deadline:
                 break
-            time.sleep(self.o.poll_interval)
+            time.sleep(self.options.poll_interval)
             self.observe(fresh=True)
         screen = self.observe()
         self._record("assert_visible", None, None, target.phrase)
@@ -492,7 +530,7 @@ class Executor:
     def _do_assert_not_visible(self, intent: Intent) -> None:
         target = intent.target
         assert target is not None
-        deadline = time.monotonic() + self.o.assert_timeout
+        deadline = time.monotonic() + self.options.assert_timeout
         while True:
             m = find(self.observe(), target, "see", fuzzy=False)
             if m is None:
@@ -500,7 +538,7 @@ class Executor:
                 return
             if time.monotonic() >= deadline:
                 break
-            time.sleep(self.o.poll_interval)
+            time.sleep(self.options.poll_interval)
             self.observe(fresh=True)
         self._record("assert_not_visible", m.selector(), m.element.bounds, target.phrase)
         raise ExpectationFailed(
@@ -512,7 +550,7 @@ class Executor:
         assert target is not None
         want = intent.checked
         t = Target(target.phrase, target.exact, target.kinds or TOGGLE_KINDS, target.ordinal)
-        deadline = time.monotonic() + self.o.assert_timeout
+        deadline = time.monotonic() + self.options.assert_timeout
         while True:
             m = find(self.observe(), t, "tap")
             el = self._toggle_for(m) if m else None
@@ -522,7 +560,7 @@ class Executor:
                 return
             if time.monotonic() >= deadline:
                 break
-            time.sleep(self.o.poll_interval)
+            time.sleep(self.options.poll_interval)
             self.observe(fresh=True)
         screen = self.observe()
         self._record("assert_visible", m.selector() if m else None,

@@ -9,8 +9,6 @@ fallback "fail", the run fails there. An SMS code is read afresh: the recorded o
 
 from __future__ import annotations
 
-import time
-
 from qualgent.agent.executor import Executor
 from qualgent.agent.intents import StepFailure
 from qualgent.agent.matching import selector_of
@@ -55,11 +53,10 @@ def replay_step(ex: Executor, recorded: list[dict]) -> bool:
             ex.launch_app(restart=value == "restart")
             continue
         if action == "read_sms":
-            old_code, fresh_code = value, ex._read_code()
+            old_code, fresh_code = value, ex.read_sms_code()
             continue
         if action == "wait" and selector is None:
-            ex._record("wait", None, None, value)
-            time.sleep(float(value or 0))
+            ex.wait(float(value or 0))
             continue
         if rec.get("screen") and rec["screen"] != ex.fingerprint():
             raise Divergence(f"the screen before '{action}' differs from the recording")
@@ -69,34 +66,28 @@ def replay_step(ex: Executor, recorded: list[dict]) -> bool:
             present = (find(screen, selector) is not None) if selector else _shows(screen, value)
             if present != (action != "assert_not_visible"):
                 raise Divergence(f"'{value}' is {'not ' if not present else ''}on the screen")
-            ex._record(action, selector, None, value)
+            ex.record_check(action, selector, value)
             continue
         if action in ("key", "back", "swipe"):
             if action == "key":
-                ex._key(value or "enter")
+                ex.press_key(value or "enter")
             elif action == "back":
-                ex.device.back()
-                ex._record("back", None, None, None, rec.get("screen"))
-                ex._acted()
+                ex.back()
             else:
                 area = Bounds(*rec["bounds"]) if rec.get("bounds") else None
-                ex._swipe(value or "up", area)
+                ex.swipe(value or "up", area)
             continue
         el = find(screen, selector or {})
         if el is None:
             raise Divergence(f"no element matches {selector}")
-        fp = ex.fingerprint()
+        selector = selector or selector_of(el)
         if action == "tap":
-            ex._tap(el, selector or selector_of(el))
+            ex.tap(el, selector)
         elif action == "type":
             text = fresh_code if old_code is not None and value == old_code else (value or "")
-            ex.device.type_text(text)
-            ex._record("type", selector, el.bounds, text, fp)
-            ex._acted()
+            ex.type_text(el, selector, text)
         elif action == "clear":
-            ex.device.clear()
-            ex._record("clear", selector, el.bounds, None, fp)
-            ex._acted()
+            ex.clear_text(el, selector)
         else:
             raise StepFailure(f"The recording holds an unknown action '{action}'.", "test")
     ex.observe(fresh=True)  # a crash the last action caused belongs to this step

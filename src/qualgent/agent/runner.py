@@ -99,7 +99,7 @@ def _failure_words(exc: DeviceFailure) -> str:
 def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
               ) -> tuple[StepResult, tuple[str, str] | None]:
     started = time.time()
-    ex.actions = []
+    ex.take_actions()  # start the step's trace afresh
     planned: list[Intent] = []
     failure: tuple[str, str] | None = None
     reason: str | None = None
@@ -125,9 +125,8 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
         failure = ("infrastructure", f"The test agent failed during {where}: {exc}")
     shot = _screenshot(ex)
     has_assertion = any(it.is_assertion for it in planned)
-    result = StepResult(i, step, "failed" if failure else "passed", ex.actions, shot, started,
-                        time.time(), reason, has_assertion)
-    ex.actions = []
+    result = StepResult(i, step, "failed" if failure else "passed", ex.take_actions(), shot,
+                        started, time.time(), reason, has_assertion)
     return result, failure
 
 
@@ -146,7 +145,7 @@ def _carry_out(ex: Executor, planner: Planner, step: str, planned: list[Intent])
         intents = planner.plan_next(step, ex.observe(), tuple(planned))
         if not intents:
             return
-        if rounds >= ex.o.max_planning_rounds:
+        if rounds >= ex.options.max_planning_rounds:
             raise StepFailure(
                 f"The planner had not finished the step after {rounds} rounds of actions "
                 f"({len(planned)} in all).", "test")
@@ -156,7 +155,7 @@ def _carry_out(ex: Executor, planner: Planner, step: str, planned: list[Intent])
 def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: list[dict],
                  fallback: str) -> tuple[StepResult, tuple[str, str] | None]:
     started = time.time()
-    ex.actions = []
+    ex.take_actions()  # start the step's trace afresh
     try:
         asserted = replay_step(ex, recorded)
     except Divergence as exc:
@@ -165,18 +164,16 @@ def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: li
             result.replay = "healed"
             return result, failure
         reason = f"The cached replay diverged from the recording: {exc}."
-        result = StepResult(i, step, "failed", ex.actions, _screenshot(ex), started,
+        result = StepResult(i, step, "failed", ex.take_actions(), _screenshot(ex), started,
                             time.time(), reason, False, "replayed")
-        ex.actions = []
         return result, ("test", f"Step {i + 1} ('{_quote(step)}') failed: {reason}")
     except (StepFailure, DeviceFailure):
         # Let the agent's own step runner report it exactly as in an agent run.
         result, failure = _run_step(ex, planner, i, step, launch=False)
         result.replay = "healed"
         return result, failure
-    result = StepResult(i, step, "passed", ex.actions, _screenshot(ex), started, time.time(),
-                        None, asserted, "replayed")
-    ex.actions = []
+    result = StepResult(i, step, "passed", ex.take_actions(), _screenshot(ex), started,
+                        time.time(), None, asserted, "replayed")
     return result, None
 
 
