@@ -9,16 +9,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qualgent import __version__
 from qualgent.api import errors, logs
 from qualgent.api.auth import SECURITY_SCHEME
+from qualgent.api.bodies import BodyGuard
 from qualgent.api.context import Context
-from qualgent.api.errors import ApiError
+from qualgent.api.errors import UnhandledErrors, database_unavailable
+from qualgent.api.headers import SecurityHeaders
+from qualgent.api.keycache import KeyCache
 from qualgent.api.ratelimit import RateLimit
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
-from qualgent.db.pool import create_pool
+from qualgent.db.pool import asyncpg_dsn, create_pool
 from qualgent.queue import reaper
 from qualgent.storage import LocalBlobStore
 
@@ -44,6 +48,9 @@ def from_environment() -> FastAPI:
 
 log = logging.getLogger(__name__)
 
+UPLOAD_PATH = "/v1/apps/upload"
+"""The one route that streams its body (a build) and caps it itself."""
+
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
     """database_url is resolved by the caller (embedded or external) and already migrated."""
@@ -60,11 +67,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             blobs=LocalBlobStore(settings.blob_root),
         )
         reaping = asyncio.create_task(_reap_forever(settings, pg))
+        # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)
+        listening = asyncio.create_task(app.state.key_cache.listen(asyncpg_dsn(database_url)))
         try:
             yield
         finally:
             reaping.cancel()
-            await asyncio.gather(reaping, return_exceptions=True)
+            listening.cancel()
+            await asyncio.gather(reaping, listening, return_exceptions=True)
             await pg.close()
             await engine.dispose()
 
@@ -76,7 +86,19 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     )
     errors.install(app)
     logs.install()
-    app.add_middleware(RateLimit, limit=settings.rate_limit, redis_url=settings.redis_url)
+    # Added innermost first. A request meets: security headers, a catch-all for failures in
+    # the rate limiter, the rate limiter, the catch-all for everything past it (so that 500s
+    # and 503s carry X-RateLimit-* too), then the body cap and JSON check.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_json_body_bytes,
+                       streamed={UPLOAD_PATH})
+    app.add_middleware(UnhandledErrors)
+    app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.add_middleware(RateLimit, limit=settings.rate_limit, keys=app.state.key_cache,
+                       failure_limit=settings.auth_failure_limit, redis_url=settings.redis_url)
+    app.add_middleware(UnhandledErrors)
+    app.add_middleware(SecurityHeaders, docs_pages={app.docs_url, app.redoc_url})
+    if settings.trusted_proxies:  # outermost: every layer sees the client the proxy names
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> dict:
@@ -90,7 +112,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             async with app.state.ctx.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
-            raise ApiError(503, "database_unavailable", "The database does not answer.") from exc
+            raise database_unavailable() from exc
         return {"status": "ok"}
 
     from qualgent.apps.routes import downloads

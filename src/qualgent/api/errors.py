@@ -1,15 +1,28 @@
-"""One error shape for every failure: {"error": <stable string>, "message", "details"}."""
+"""One error shape for every failure: {"error": <stable string>, "message", "details"}.
+
+Also the last line of defence: an exception no handler knew becomes a 503 when the database
+is out of reach and a 500 otherwise, answered inside the rate-limit middleware (so it keeps
+the X-RateLimit-* headers) and without dropping the client's keep-alive connection.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NOT_FOUND = "S-90004"
+RETRY_AFTER_SECONDS = 5
+"""What a client is told to wait during a database outage before trying again."""
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -34,6 +47,15 @@ def not_found(resource: str) -> ApiError:
     return ApiError(404, NOT_FOUND, f"{resource} not found in your organization.")
 
 
+def database_unavailable() -> ApiError:
+    return ApiError(
+        503, "database_unavailable",
+        f"The database does not answer; retry in {RETRY_AFTER_SECONDS} s.",
+        {"retry_after": RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def error_response(
     status: int, error: str, message: str, details: dict | None = None, headers: dict | None = None
 ) -> JSONResponse:
@@ -42,6 +64,49 @@ def error_response(
         status_code=status,
         headers=headers,
     )
+
+
+def api_error_response(err: ApiError) -> JSONResponse:
+    return error_response(err.status, err.error, err.message, err.details, err.headers)
+
+
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was lost
+    asyncpg.exceptions.OperatorInterventionError,  # 57P0x: shutting down, starting up
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+)
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy", "qualgent.db")
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """An OSError is a database outage only when the driver raised it (a socket that would
+    not connect), not when, say, a blob file is missing."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True when exc, or anything in its cause chain, says the database cannot be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _CONNECTION_ERRORS):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError) and _raised_by_driver(current):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -64,13 +129,18 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     field = field_path(first["loc"])
     kind = first["type"]
     if kind == "json_invalid":
-        return ApiError(400, "malformed_body", "The request body is not valid JSON.", {})
+        return ApiError(400, "malformed_body", "The request body is not valid JSON.",
+                        {"field": "body"})
     if kind == "missing":
+        if not field:
+            return ApiError(400, "missing_parameter",
+                            "A request body is required: send a JSON object.", {"field": "body"})
         return ApiError(
             400, "missing_parameter", f"{field} is required.", {"field": field}
         )
     if kind == "model_attributes_type" and not field:
-        return ApiError(400, "malformed_body", "The request body must be a JSON object.", {})
+        return ApiError(400, "malformed_body", "The request body must be a JSON object.",
+                        {"field": "body"})
     msg = str(first.get("msg", "is invalid"))
     custom = (first.get("ctx") or {}).get("error")
     if custom is not None:
@@ -78,27 +148,89 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     else:
         msg = msg.removeprefix("Value error, ")
         msg = f"{field}: {msg}" if field else msg
-    return ApiError(422, "invalid_request", msg, {"field": field})
+    return ApiError(422, "invalid_request", msg, {"field": field or "body"})
+
+
+def _unparsable_body(exc: StarletteHTTPException) -> ApiError:
+    """FastAPI answers 400 'error parsing the body' for what json.loads raises besides a
+    syntax error; name the actual problem."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        message = "The request body is not valid UTF-8."
+    elif isinstance(cause, RecursionError):
+        message = "The request body is nested too deeply."
+    elif isinstance(cause, ValueError):
+        message = f"The request body cannot be read: {cause}."
+    else:
+        message = "The request body cannot be read."
+    return ApiError(400, "malformed_body", message, {"field": "body"})
+
+
+def http_error(exc: StarletteHTTPException) -> ApiError:
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 404:
+        return ApiError(404, "not_found", "No such endpoint.")
+    if exc.status_code == 405:
+        return ApiError(405, "method_not_allowed", "Method not allowed here.",
+                        {"allow": (headers or {}).get("Allow", "")}, headers)
+    if exc.status_code == 413:
+        return ApiError(413, "payload_too_large", "The request body is too large.", {}, headers)
+    if exc.status_code == 400:
+        return _unparsable_body(exc)
+    return ApiError(exc.status_code, "http_error", str(exc.detail), {}, headers)
+
+
+def unexpected(exc: BaseException) -> ApiError:
+    """What to answer for an exception no handler knew, logged once here."""
+    if database_unreachable(exc):
+        log.warning("database unreachable: %s: %s", type(exc).__name__, exc)
+        return database_unavailable()
+    log.error("unhandled error", exc_info=exc)
+    return ApiError(500, "internal_error", "Something went wrong on our side.")
+
+
+class UnhandledErrors:
+    """Turn any exception into our error response, here rather than in Starlette's outermost
+    ServerErrorMiddleware: that one answers outside the rate limiter (no X-RateLimit-*) and
+    re-raises, which makes uvicorn drop the keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for another answer: let the server close the connection
+                raise
+            await api_error_response(unexpected(exc))(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.error, exc.message, exc.details, exc.headers)
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        err = validation_error(exc)
-        return error_response(err.status, err.error, err.message, err.details)
+        return api_error_response(validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            return error_response(404, "not_found", "No such endpoint.")
-        if exc.status_code == 405:
-            return error_response(405, "method_not_allowed", "Method not allowed here.")
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        return api_error_response(http_error(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        """Only for failures outside UnhandledErrors (Starlette's outermost layer)."""
+        return api_error_response(unexpected(exc))

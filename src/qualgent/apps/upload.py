@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +21,9 @@ from qualgent.storage import BlobStore, MultipartWrite
 SEGMENT = 8 * 1024 * 1024
 SEGMENTED_FROM = 32 * 1024 * 1024
 MAX_FIELD_BYTES = 4096
+MAX_PARTS = 16
+MAX_FORM_BYTES = 64 * 1024
+"""Text fields are held in memory: at most MAX_PARTS parts, MAX_FORM_BYTES of them in all."""
 KINDS = {"apk": "Android", "aab": "Android", "ipa": "iOS"}
 
 
@@ -40,6 +44,42 @@ def boundary_of(content_type: str) -> bytes:
             {"content_type": content_type},
         )
     return boundary
+
+
+def malformed(message: str, **details: object) -> ApiError:
+    return ApiError(400, "malformed_body", message, {"field": "body", **details})
+
+
+def _nul_in(field_name: str, value: str) -> ApiError | None:
+    """PostgreSQL text cannot hold NUL: refuse it here rather than fail on insert."""
+    if "\0" not in value:
+        return None
+    return ApiError(422, "invalid_request",
+                    f"{field_name} contains a NUL character, which cannot be stored.",
+                    {"field": field_name})
+
+
+class FormParser:
+    """python-multipart's push parser, with its parse errors answered as 400 malformed_body."""
+
+    def __init__(self, boundary: bytes, callbacks: dict) -> None:
+        try:
+            self._parser = MultipartParser(boundary, callbacks)
+        except FormParserError as exc:
+            raise malformed(f"The multipart boundary is not usable: {exc}.") from None
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise malformed(f"The multipart body is malformed: {exc}.",
+                            offset=getattr(exc, "offset", None)) from None
+
+    def finalize(self) -> None:
+        try:
+            self._parser.finalize()
+        except FormParserError as exc:
+            raise malformed(f"The multipart body is malformed: {exc}.") from None
 
 
 class SegmentedWriter:
@@ -103,14 +143,16 @@ class UploadForm:
     original_name: str | None = None
     kind: str | None = None
     ended: bool = False
+    parts: int = 0
+    form_bytes: int = 0
     _headers: dict[bytes, bytes] = field(default_factory=dict)
     _hname: bytes = b""
     _hvalue: bytes = b""
     _target: str | None = None  # field name, or "\0file"
     _value: bytearray = field(default_factory=bytearray)
 
-    def parser(self, boundary: bytes) -> MultipartParser:
-        return MultipartParser(boundary, {
+    def parser(self, boundary: bytes) -> FormParser:
+        return FormParser(boundary, {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
             "on_header_value": self._header_value,
@@ -122,6 +164,9 @@ class UploadForm:
         })
 
     def _part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise malformed(f"The form has more than {MAX_PARTS} parts.", max_parts=MAX_PARTS)
         self._headers, self._hname, self._hvalue, self._value = {}, b"", b"", bytearray()
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -145,6 +190,8 @@ class UploadForm:
             raise ApiError(400, "malformed_body", "Send exactly one 'file' part.",
                            {"field": "file"})
         original = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
+        if problem := _nul_in("file", original):
+            raise problem
         ext = original.rsplit(".", 1)[-1].lower() if "." in original else ""
         if ext not in KINDS:
             raise ApiError(
@@ -162,7 +209,16 @@ class UploadForm:
             self.writer.add(data[start:end])
             if self.writer.size > self.limit:
                 raise too_large(self.limit)
-        elif self._target:
+        else:
+            self.form_bytes += end - start
+            if self.form_bytes > MAX_FORM_BYTES:
+                raise ApiError(
+                    413, "payload_too_large",
+                    f"The form's text fields exceed {MAX_FORM_BYTES} bytes in all.",
+                    {"max_bytes": MAX_FORM_BYTES},
+                )
+            if not self._target:
+                return  # a part with no name: counted, not kept
             self._value += data[start:end]
             if len(self._value) > MAX_FIELD_BYTES:
                 raise ApiError(
@@ -172,7 +228,10 @@ class UploadForm:
 
     def _part_end(self) -> None:
         if self._target and self._target != "\0file":
-            self.fields[self._target] = self._value.decode("utf-8", "replace").strip()
+            value = self._value.decode("utf-8", "replace").strip()
+            if problem := _nul_in(self._target, value):
+                raise problem
+            self.fields[self._target] = value
         self._target = None
 
     def _end(self) -> None:
