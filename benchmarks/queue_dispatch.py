@@ -41,7 +41,7 @@ from _common import _with_db, log, run_benchmark
 from qualgent.db.migrate import upgrade
 from qualgent.db.pool import asyncpg_dsn, create_pool
 from qualgent.queue import runs as q
-from qualgent.runs.schemas import PRIORITY_RANK
+from qualgent.queue.states import Priority
 
 DEVICE = {"name": "Pixel 7", "platform": "Android", "os_version": "14"}
 STEPS = [{"description": "Open the app"}, {"description": "Tap the search bar"}]
@@ -309,10 +309,10 @@ VALUES ($1, $2, $3, $4, $5, 1, $6, 'queued', 0, 'medium', 1, $7, $8, $9, false, 
 
 
 async def seed_runs(conn: asyncpg.Connection, base: Base, n: int) -> None:
-    names = list(PRIORITY_RANK)
+    names = list(Priority)
     await conn.execute(
         _SEED_RUNS, base.org_id, uuid.uuid4(), base.case_id, base.version_id, base.app_id,
-        names, [PRIORITY_RANK[p] for p in names], DEVICE["name"], DEVICE["platform"],
+        names, [p.rank for p in names], DEVICE["name"], DEVICE["platform"],
         DEVICE["os_version"], json.dumps(STEPS), n)
 
 

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import and_, func, select
 
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Session
-from qualgent.db.models import Category, TestCase
+from qualgent.api.refusals import RefusalRoute
+from qualgent.api.shapes import Id, Shape
+from qualgent.categories import service
 
-router = APIRouter(tags=["categories"])
+router = APIRouter(tags=["categories"], route_class=RefusalRoute)
 
 
-@router.get("/categories/list")
+class CategoryItem(Shape):
+    id: Id
+    name: str
+    test_case_count: int
+
+
+@router.get("/categories/list", response_model=list[CategoryItem])
 async def list_categories(auth: Auth, db: Session) -> list[dict]:
     """Every category of the organization with its count of active test cases."""
-    stmt = (
-        select(Category.id, Category.name, func.count(TestCase.id))
-        .outerjoin(TestCase, and_(TestCase.category_id == Category.id,
-                                  TestCase.status == "active"))
-        .where(Category.organization_id == auth.organization_id)
-        .group_by(Category.id)
-        .order_by(Category.name)
-    )
-    rows = (await db.execute(stmt)).all()
-    return [{"id": str(i), "name": n, "test_case_count": c} for i, n, c in rows]
+    return [{"id": str(c.id), "name": c.name, "test_case_count": c.test_case_count}
+            for c in await service.summaries(db, auth.organization_id)]

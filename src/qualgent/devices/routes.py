@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
-from sqlalchemy import func, select
 
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Session
-from qualgent.db.models import Device
+from qualgent.api.refusals import RefusalRoute
+from qualgent.api.shapes import Shape
+from qualgent.devices import service
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=RefusalRoute)
 
 
-@router.get("/devices")
+class DeviceProfile(Shape):
+    name: str
+    platform: Literal["Android", "iOS"]
+    os_version: str
+    sms_enabled: bool
+
+
+class DevicePool(Shape):
+    phone: list[DeviceProfile]
+    tablet: list[DeviceProfile]
+
+
+@router.get("/devices", response_model=DevicePool)
 async def list_devices(auth: Auth, db: Session) -> dict:
     """One entry per profile; a profile is SMS-enabled when any of its devices has a SIM."""
-    stmt = (
-        select(Device.form_factor, Device.name, Device.platform, Device.os_version,
-               func.bool_or(Device.sms_enabled))
-        .where(Device.available)
-        .group_by(Device.form_factor, Device.name, Device.platform, Device.os_version)
-        .order_by(Device.platform, Device.name, Device.os_version)
-    )
     pool: dict[str, list[dict]] = {"phone": [], "tablet": []}
-    for form_factor, name, platform, os_version, sms in (await db.execute(stmt)).all():
-        pool[form_factor].append(
-            {"name": name, "platform": platform, "os_version": os_version, "sms_enabled": sms}
-        )
+    for p in await service.available_profiles(db):
+        pool[p.form_factor].append({"name": p.name, "platform": p.platform,
+                                    "os_version": p.os_version, "sms_enabled": p.sms_enabled})
     return pool

@@ -1,4 +1,4 @@
-"""Request bodies for run submission."""
+"""Run submission bodies and the jobs API's response shapes."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qualgent.api.shapes import Id, Shape, Timestamp
+from qualgent.queue.states import FailureCategory, Priority, RunStatus, StepStatus
+
 MAX_JOBS = 10
-PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
 _PLATFORMS = {"android": "Android", "ios": "iOS"}
+Mode = Literal["agent", "cached"]
+CacheFallback = Literal["agent", "fail"]
+Orientation = Literal["portrait", "landscape"]
 
 
 class DeviceSpec(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     platform: str
     os_version: str | None = Field(default=None, max_length=40)
-    orientation: Literal["portrait", "landscape"] | None = None
+    orientation: Orientation | None = None
 
     @field_validator("platform")
     @classmethod
@@ -40,13 +45,14 @@ class JobSpec(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     test_case_version_id: str | None = None
     audit_source_run_id: str | None = None
-    priority: Literal["low", "medium", "high"] = "medium"
-    mode: Literal["agent", "cached"] = "agent"
-    cache_fallback: Literal["agent", "fail"] = "agent"
+    priority: Priority = Priority.MEDIUM
+    mode: Mode = "agent"
+    cache_fallback: CacheFallback = "agent"
 
 
 class RunRequest(BaseModel):
-    jobs: list[JobSpec] = Field(min_length=1)
+    # Past MAX_JOBS the batch is refused with 400 too_many_jobs (not a validation error).
+    jobs: list[JobSpec] = Field(min_length=1, json_schema_extra={"maxItems": MAX_JOBS})
 
 
 class RunAllRequest(BaseModel):
@@ -55,4 +61,123 @@ class RunAllRequest(BaseModel):
     device: DeviceSpec
     category_id: str | None = None
     use_sim: bool = False
-    priority: Literal["low", "medium", "high"] = "medium"
+    priority: Priority = Priority.MEDIUM
+
+
+# ------------------------------------------------------------------------ responses
+
+
+class SubmitWarning(Shape):
+    """Something about a submission worth knowing that did not stop it."""
+
+    code: str = Field(description="unknown_variable or skipped_test_case")
+    message: str
+    variable: str | None = Field(default=None, description="unknown_variable: the key")
+    job_index: int | None = Field(default=None, description="/run: the job it concerns")
+    test_case_id: Id | None = Field(default=None,
+                                    description="skipped_test_case: the case skipped")
+
+
+class QueuedResult(Shape):
+    test_run_id: Id
+    test_case_id: Id
+    status: RunStatus
+    link: str
+
+
+class Submitted(Shape):
+    success: bool
+    results: list[QueuedResult]
+    warnings: list[SubmitWarning]
+
+
+class DeviceDetails(Shape):
+    name: str
+    platform: Literal["Android", "iOS"]
+    os_version: str | None
+    orientation: Orientation | None
+    use_sim: bool
+
+
+class Ref(Shape):
+    id: Id
+    name: str
+
+
+class CacheInfo(Shape):
+    """Cached runs: the recording replayed, and how the replay went."""
+
+    recording_run_id: Id | None
+    fallback: CacheFallback | None
+    replayed_steps: int | None
+    healed_steps: int | None
+
+
+class RunSummary(Shape):
+    """A run as /v1/jobs/list shows it."""
+
+    id: Id
+    status: RunStatus
+    progress: int = Field(ge=0, le=100)
+    priority: Priority
+    device: str
+    device_details: DeviceDetails
+    test_case: Ref
+    app: Ref = Field(description="name: '<app name> v<version>'")
+    link: str
+    test_case_version_id: Id
+    version_number: int
+    mode: Mode
+    audit_source_run_id: Id | None
+    warnings: list[SubmitWarning]
+    attempts: int
+    failure_category: FailureCategory | None
+    explanation: str | None
+    cache: CacheInfo | None
+    audit: dict[str, Any] | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+
+class ResolvedStep(Shape):
+    description: str
+
+
+class RunDetail(RunSummary):
+    """A run as /v1/jobs/status/{id} shows it: with its variables and resolved steps."""
+
+    vars: dict[str, Any]
+    steps: list[ResolvedStep]
+
+
+class RunPage(Shape):
+    test_runs: list[RunSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null "
+                                                "on the last one")
+
+
+class StepTrace(Shape):
+    attempt: int
+    index: int
+    description: str
+    status: StepStatus
+    actions: list[Any]
+    reason: str | None
+    replay: Literal["replayed", "healed"] | None
+    screenshot_url: str | None = Field(description="Signed link, valid 5 minutes; null "
+                                                   "without a screenshot or once pruned")
+    started_at: Timestamp
+    finished_at: Timestamp
+    duration_ms: int
+
+
+class RunTrace(Shape):
+    test_run_id: Id
+    status: RunStatus
+    attempts: int
+    explanation: str | None
+    failure_category: FailureCategory | None
+    artifacts_pruned_at: Timestamp | None = Field(
+        description="When retention removed the run's screenshots; null while kept")
+    steps: list[StepTrace]

@@ -1,8 +1,11 @@
-"""How a run is shown over the API."""
+"""How a run is shown over the API (the bodies of qualgent.runs.schemas, built by hand: the
+status endpoint is the hottest path of the API and skips response-model validation)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from qualgent.apps import links
 
 
 def run_link(public_url: str, run_id: Any) -> str:
@@ -58,3 +61,36 @@ def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
         out["vars"] = row["vars"]
         out["steps"] = row["resolved_steps"]
     return out
+
+
+def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
+    """step: a run_steps row (runs.queries.step_rows)."""
+    shot = None
+    if step["screenshot_key"]:
+        shot = links.signed_url(public_url, signing_key, f"/downloads/{step['screenshot_key']}")
+    return {
+        "attempt": step["attempt"],
+        "index": step["index"],
+        "description": step["description"],
+        "status": step["status"],
+        "actions": step["actions"],
+        "reason": step["reason"],
+        "replay": step["replay"],
+        "screenshot_url": shot,
+        "started_at": step["started_at"].isoformat(),
+        "finished_at": step["finished_at"].isoformat(),
+        "duration_ms": round((step["finished_at"] - step["started_at"]).total_seconds() * 1000),
+    }
+
+
+def trace_view(run: Any, steps: list[Any], public_url: str, signing_key: bytes) -> dict:
+    """The per-step trace of a run (a runs.queries row) and the steps asked for."""
+    return {
+        "test_run_id": str(run["id"]),
+        "status": run["status"],
+        "attempts": run["attempts"],
+        "explanation": run["explanation"],
+        "failure_category": run["failure_category"],
+        "artifacts_pruned_at": _iso(run["artifacts_pruned_at"]),
+        "steps": [step_view(s, public_url, signing_key) for s in steps],
+    }

@@ -1,13 +1,23 @@
-"""Request bodies for test cases, validated exactly as the API reference's variable table says."""
+"""Test case bodies: requests validated exactly as the API reference's variable table says,
+and the response shapes."""
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qualgent.api.shapes import Id, Shape, Timestamp
+from qualgent.queue.states import RunStatus
+
 VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class CaseStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"  # readable with its history, never run by run-all
 
 
 class Step(BaseModel):
@@ -80,3 +90,65 @@ class CaseUpdate(_UniqueVariables):
     category_id: str | None = None
     steps: list[Step] | None = Field(default=None, min_length=1, max_length=500)
     variables: list[Variable] | None = Field(default=None, max_length=100)
+
+
+class CategoryRef(Shape):
+    id: Id
+    name: str
+
+
+class LatestRun(Shape):
+    """The case's most recent run that reached a terminal state."""
+
+    id: Id
+    status: RunStatus
+    progress: int
+    device: str
+
+
+class CaseSummary(Shape):
+    id: Id
+    name: str
+    status: CaseStatus
+    category: CategoryRef | None
+    latest_completed_run: LatestRun | None
+    version_number: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class CaseDetail(Shape):
+    """The case with its current version's content."""
+
+    id: Id
+    name: str
+    description: str | None
+    status: CaseStatus
+    category: CategoryRef | None
+    steps: list[Step]
+    variables: list[Variable]
+    version_id: Id
+    version_number: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class CaseResponse(Shape):
+    success: bool
+    test_case: CaseDetail
+
+
+class VersionDetail(Shape):
+    id: Id
+    version_number: int
+    name: str
+    description: str | None
+    category_id: Id | None
+    steps: list[Step]
+    variables: list[Variable]
+    created_at: Timestamp
+
+
+class VersionsResponse(Shape):
+    success: bool
+    versions: list[VersionDetail]

@@ -5,10 +5,41 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from qualgent.api.errors import ApiError
+from qualgent.domain import DomainError
 from qualgent.testcases.schemas import matches_type
 
 TOKEN = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*\}\}")
+
+
+class VariableError(DomainError):
+    """A refusal about one declared variable; `field` is vars.<name> (of its job)."""
+
+    def __init__(self, message: str, variable: str, **details: Any) -> None:
+        super().__init__(message, f"vars.{variable}", variable=variable, **details)
+        self.variable = variable
+
+
+class MissingRequiredVariable(VariableError):
+    """Required, not supplied, and no default."""
+
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"Variable '{variable}' is required and has no default.", variable)
+
+
+class UnresolvedReference(VariableError):
+    """A step names a declared variable that ended up with no value."""
+
+    def __init__(self, variable: str) -> None:
+        super().__init__(
+            f"A step references '{{{{{variable}}}}}', which has no value.", variable)
+
+
+class InvalidVariableValue(VariableError):
+    """A supplied value is not of the declared type."""
+
+    def __init__(self, variable: str, expected: str) -> None:
+        super().__init__(f"Variable '{variable}' must be a {expected}.", variable,
+                         expected=expected)
 
 
 def _text(value: Any) -> str:
@@ -16,12 +47,9 @@ def _text(value: Any) -> str:
 
 
 def resolve(
-    steps: list[dict], declared: list[dict], supplied: dict[str, Any], field: str
+    steps: list[dict], declared: list[dict], supplied: dict[str, Any]
 ) -> tuple[list[dict], dict[str, Any], list[dict]]:
-    """Returns (resolved steps, effective values, warnings); raises the reference's errors.
-
-    `field` names the job in error details, e.g. "jobs[2].vars".
-    """
+    """Returns (resolved steps, effective values, warnings); raises a VariableError."""
     by_name = {v["name"]: v for v in declared}
     warnings = [
         {"code": "unknown_variable", "variable": key,
@@ -33,31 +61,19 @@ def resolve(
         if name in supplied:
             value = supplied[name]
             if not matches_type(value, var["type"]):
-                raise ApiError(
-                    422, "invalid_variable_value",
-                    f"Variable '{name}' must be a {var['type']}.",
-                    {"field": f"{field}.{name}", "variable": name, "expected": var["type"]},
-                )
+                raise InvalidVariableValue(name, var["type"])
             effective[name] = value
         elif var.get("default") is not None:
             effective[name] = var["default"]
         elif var.get("required"):
-            raise ApiError(
-                400, "missing_required_variable",
-                f"Variable '{name}' is required and has no default.",
-                {"field": f"{field}.{name}", "variable": name},
-            )
+            raise MissingRequiredVariable(name)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in by_name:
             return match.group(0)  # undeclared: literal text
         if name not in effective:
-            raise ApiError(
-                400, "unresolved_reference",
-                f"A step references '{{{{{name}}}}}', which has no value.",
-                {"field": f"{field}.{name}", "variable": name},
-            )
+            raise UnresolvedReference(name)
         return _text(effective[name])
 
     resolved = [{**step, "description": TOKEN.sub(substitute, step["description"])}
