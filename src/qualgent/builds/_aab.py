@@ -4,12 +4,19 @@ An AAB stores ``base/manifest/AndroidManifest.xml`` as an aapt2 ``XmlNode`` mess
 resources as a ``ResourceTable`` message (``frameworks/base/tools/aapt2/Resources.proto``), not
 as binary AXML / resources.arsc, so APK parsers cannot read it.
 
-Why the ``protobuf`` package with descriptors built at runtime rather than a hand-written
-wire-format walker: the protobuf runtime is the reference decoder (varints, unknown fields,
-malformed input all handled and rejected with ``DecodeError``), and declaring only the fields we
-read keeps the schema to a table that can be checked line by line against Resources.proto.
-Fields we omit are kept as unknown fields and ignored. Generated ``*_pb2`` modules would need
-protoc at build time and tie us to one protobuf major version.
+Two layers, for bounded memory on untrusted input:
+
+* The large repeated structures (an element's attributes and children, a table's packages,
+  types, entries and configuration values) are walked on the wire with ``_pbwire``: parsing
+  them with the runtime would materialize every element, about 30 times the wire size for
+  empty ones. The walked messages' field numbers are listed in ``_WALKED`` below.
+* The small leaf messages the walk selects (one ``XmlAttribute``, one ``ConfigValue``) are
+  decoded by the ``protobuf`` runtime, the reference decoder (varints, UTF-8 of strings,
+  unknown fields, malformed input rejected with ``DecodeError``), from descriptors built at
+  runtime. Declaring only the fields we read keeps the schema to a table that can be checked
+  line by line against Resources.proto; none of these leaves has a repeated field, so their
+  decoded size stays near their wire size. Generated ``*_pb2`` modules would need protoc at
+  build time and tie us to one protobuf major version.
 
 One deliberate deviation: ``ConfigValue.config`` (an ``aapt.pb.Configuration`` message) is
 declared as ``bytes``, which is wire-compatible, so "default configuration" is simply "empty".
@@ -17,28 +24,26 @@ declared as ``bytes``, which is wire-compatible, so "default configuration" is s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
+from qualgent.builds._budget import Budget
+from qualgent.builds._pbwire import WireError, fields, pick
+
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
+MAX_FIELDS = 2_000_000  # wire fields one manifest or one resolution may visit
 
 _F = descriptor_pb2.FieldDescriptorProto
 _STR, _U32, _I32, _BYTES = _F.TYPE_STRING, _F.TYPE_UINT32, _F.TYPE_INT32, _F.TYPE_BYTES
-_REPEATED = True
 
-# message -> (field name, field number, scalar type or message name[, repeated]).
-# Numbers are those of aapt2's Resources.proto; only the fields read here are declared.
-_SCHEMA: dict[str, list[tuple[Any, ...]]] = {
-    "XmlNode": [("element", 1, "XmlElement")],
-    "XmlElement": [
-        ("namespace_uri", 2, _STR),
-        ("name", 3, _STR),
-        ("attribute", 4, "XmlAttribute", _REPEATED),
-        ("child", 5, "XmlNode", _REPEATED),
-    ],
+# Leaf messages decoded by the runtime: message -> (field name, number, scalar type or
+# message name). Numbers are those of aapt2's Resources.proto; only the fields read here are
+# declared, and none is repeated.
+_SCHEMA: dict[str, list[tuple[str, int, Any]]] = {
     "XmlAttribute": [
         ("namespace_uri", 1, _STR),
         ("name", 2, _STR),
@@ -54,18 +59,22 @@ _SCHEMA: dict[str, list[tuple[Any, ...]]] = {
     "Reference": [("id", 2, _U32), ("name", 3, _STR)],
     "String": [("value", 1, _STR)],  # StyledString also has its text at field 1
     "Primitive": [("int_decimal_value", 6, _I32)],
-    "ResourceTable": [("package", 2, "Package", _REPEATED)],
-    "Package": [("package_id", 1, "Id"), ("type", 3, "Type", _REPEATED)],
-    "Type": [("type_id", 1, "Id"), ("name", 2, _STR), ("entry", 3, "Entry", _REPEATED)],
-    "Entry": [
-        ("entry_id", 1, "Id"),
-        ("name", 2, _STR),
-        ("config_value", 6, "ConfigValue", _REPEATED),
-    ],
-    "Id": [("id", 1, _U32)],  # PackageId, TypeId and EntryId share this shape
     "ConfigValue": [("config", 1, _BYTES), ("value", 2, "Value")],
     "Value": [("item", 4, "Item")],
 }
+
+
+class _WALKED:
+    """Field numbers (Resources.proto) of the messages walked on the wire."""
+
+    XML_NODE_ELEMENT = 1
+    XML_ELEMENT_NAME, XML_ELEMENT_ATTRIBUTE, XML_ELEMENT_CHILD = 3, 4, 5
+    XML_ATTRIBUTE_NAMESPACE, XML_ATTRIBUTE_NAME = 1, 2
+    TABLE_PACKAGE = 2
+    PACKAGE_ID, PACKAGE_TYPE = 1, 3
+    TYPE_ID, TYPE_NAME, TYPE_ENTRY = 1, 2, 3
+    ENTRY_ID, ENTRY_NAME, ENTRY_CONFIG_VALUE = 1, 2, 6
+    ID_ID = 1  # PackageId, TypeId and EntryId
 
 
 def _build_messages() -> dict[str, Any]:
@@ -73,11 +82,10 @@ def _build_messages() -> dict[str, Any]:
     fdp = descriptor_pb2.FileDescriptorProto(
         name="qualgent/builds/aapt_subset.proto", package="aapt.pb", syntax="proto3"
     )
-    for msg_name, fields in _SCHEMA.items():
+    for msg_name, msg_fields in _SCHEMA.items():
         msg = fdp.message_type.add(name=msg_name)
-        for name, number, ftype, *repeated in fields:
-            field = msg.field.add(name=name, number=number)
-            field.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+        for name, number, ftype in msg_fields:
+            field = msg.field.add(name=name, number=number, label=_F.LABEL_OPTIONAL)
             if isinstance(ftype, str):
                 field.type, field.type_name = _F.TYPE_MESSAGE, f".aapt.pb.{ftype}"
             else:
@@ -110,8 +118,38 @@ class Manifest:
     label_ref: Ref | None
 
 
-def _attr(element: Any, name: str, ns: str = ANDROID_NS) -> Any | None:
-    return next((a for a in element.attribute if a.name == name and a.namespace_uri == ns), None)
+def _views(buf: memoryview, number: int, budget: Budget) -> Iterator[memoryview]:
+    """Each length-delimited value of repeated field ``number``."""
+    for n, value in fields(buf, budget):
+        if n == number and isinstance(value, memoryview):
+            yield value
+
+
+def _bytes(found: dict[int, int | memoryview], number: int) -> bytes:
+    value = found.get(number)
+    return bytes(value) if isinstance(value, memoryview) else b""
+
+
+def _element_name(element: memoryview, budget: Budget) -> bytes:
+    return _bytes(pick(element, (_WALKED.XML_ELEMENT_NAME,), budget), _WALKED.XML_ELEMENT_NAME)
+
+
+def _element(node: memoryview, budget: Budget) -> memoryview | None:
+    value = pick(node, (_WALKED.XML_NODE_ELEMENT,), budget).get(_WALKED.XML_NODE_ELEMENT)
+    return value if isinstance(value, memoryview) else None
+
+
+def _attributes(element: memoryview, wanted: dict[tuple[bytes, bytes], str],
+                budget: Budget) -> dict[str, Any]:
+    """The first attribute of each wanted (namespace, name), decoded: key -> XmlAttribute."""
+    found: dict[str, Any] = {}
+    numbers = (_WALKED.XML_ATTRIBUTE_NAMESPACE, _WALKED.XML_ATTRIBUTE_NAME)
+    for view in _views(element, _WALKED.XML_ELEMENT_ATTRIBUTE, budget):
+        ids = pick(view, numbers, budget)
+        key = wanted.get((_bytes(ids, numbers[0]), _bytes(ids, numbers[1])))
+        if key is not None and key not in found:
+            found[key] = _MESSAGES["XmlAttribute"].FromString(bytes(view))
+    return found
 
 
 def _text(attr: Any | None) -> str | None:
@@ -125,24 +163,37 @@ def _text(attr: Any | None) -> str | None:
     return None
 
 
-def parse_manifest(data: bytes) -> Manifest:
+_NS = ANDROID_NS.encode()
+_MANIFEST_ATTRS = {(b"", b"package"): "package", (_NS, b"versionName"): "versionName",
+                   (_NS, b"versionCode"): "versionCode"}
+_APPLICATION_ATTRS = {(_NS, b"label"): "label"}
+
+
+def parse_manifest(data: bytes | bytearray) -> Manifest:
     """Read identity fields of a protobuf AndroidManifest.xml.
 
     Raises ValueError if ``data`` is not a protobuf ``<manifest>`` element.
     """
-    node = _MESSAGES["XmlNode"]()
+    budget = Budget(MAX_FIELDS)
     try:
-        node.ParseFromString(data)
-    except DecodeError as exc:
+        root = _element(memoryview(data), budget)
+        if root is None or _element_name(root, budget) != b"manifest":
+            raise ValueError("root element is not <manifest>")
+        attrs = _attributes(root, _MANIFEST_ATTRS, budget)
+        app = next(
+            (el for node in _views(root, _WALKED.XML_ELEMENT_CHILD, budget)
+             if (el := _element(node, budget)) is not None
+             and _element_name(el, budget) == b"application"),
+            None,
+        )
+        label_attr = (
+            _attributes(app, _APPLICATION_ATTRS, budget).get("label") if app is not None
+            else None
+        )
+    except (WireError, DecodeError) as exc:
         raise ValueError("not a protobuf XmlNode") from exc
-    root = node.element
-    if root.name != "manifest":
-        raise ValueError("root element is not <manifest>")
-    package = _attr(root, "package", ns="")
     label: str | None = None
     label_ref: Ref | None = None
-    app = next((c.element for c in root.child if c.element.name == "application"), None)
-    label_attr = _attr(app, "label") if app is not None else None
     if label_attr is not None:
         item = label_attr.compiled_item
         if item.HasField("ref"):
@@ -151,10 +202,11 @@ def parse_manifest(data: bytes) -> Manifest:
             label_ref = Ref(0, label_attr.value[1:])
         else:
             label = label_attr.value or None
+    package = attrs.get("package")
     return Manifest(
         package=package.value if package is not None else "",
-        version_name=_text(_attr(root, "versionName")),
-        version_code=_text(_attr(root, "versionCode")),
+        version_name=_text(attrs.get("versionName")),
+        version_code=_text(attrs.get("versionCode")),
         label=label,
         label_ref=label_ref,
     )
@@ -165,35 +217,61 @@ def _entry_name(name: str) -> str:
     return name.rpartition(":")[2]
 
 
-def resolve_string(table_data: bytes, ref: Ref) -> str | None:
+def resolve_string(table_data: bytes | bytearray, ref: Ref) -> str | None:
     """Resolve ``ref`` to a string in a ResourceTable, preferring the default configuration.
 
     Follows up to three reference aliases; returns None when it cannot be resolved.
     """
-    table = _MESSAGES["ResourceTable"]()
     try:
-        table.ParseFromString(table_data)
-    except DecodeError:
+        return _resolve(memoryview(table_data), ref, 0, Budget(MAX_FIELDS))
+    except (ValueError, DecodeError):  # WireError, BudgetExceeded
         return None
-    return _resolve(table, ref, 0)
 
 
-def _resolve(table: Any, ref: Ref, depth: int) -> str | None:
-    wanted_name = _entry_name(ref.name)
-    for pkg in table.package:
-        for rtype in pkg.type:
-            for entry in rtype.entry:
-                res_id = (pkg.package_id.id << 24) | (rtype.type_id.id << 16) | entry.entry_id.id
-                if ref.id and res_id != ref.id:
+def _id(found: dict[int, int | memoryview], number: int, budget: Budget) -> int:
+    """The id inside a PackageId / TypeId / EntryId sub-message (0 if absent)."""
+    view = found.get(number)
+    if not isinstance(view, memoryview):
+        return 0
+    value = pick(view, (_WALKED.ID_ID,), budget).get(_WALKED.ID_ID)
+    return value if isinstance(value, int) else 0
+
+
+def _resolve(table: memoryview, ref: Ref, depth: int, budget: Budget) -> str | None:
+    w = _WALKED
+    wanted_type, _, wanted_entry = _entry_name(ref.name).partition("/")
+    for package in _views(table, w.TABLE_PACKAGE, budget):
+        package_id = _id(pick(package, (w.PACKAGE_ID,), budget), w.PACKAGE_ID, budget)
+        if ref.id and package_id != ref.id >> 24:
+            continue
+        for rtype in _views(package, w.PACKAGE_TYPE, budget):
+            head = pick(rtype, (w.TYPE_ID, w.TYPE_NAME), budget)
+            if ref.id and _id(head, w.TYPE_ID, budget) != (ref.id >> 16) & 0xFF:
+                continue
+            if not ref.id and _bytes(head, w.TYPE_NAME) != wanted_type.encode():
+                continue
+            for entry in _views(rtype, w.TYPE_ENTRY, budget):
+                head = pick(entry, (w.ENTRY_ID, w.ENTRY_NAME), budget)
+                if ref.id and _id(head, w.ENTRY_ID, budget) != ref.id & 0xFFFF:
                     continue
-                if not ref.id and f"{rtype.name}/{entry.name}" != wanted_name:
+                if not ref.id and _bytes(head, w.ENTRY_NAME) != wanted_entry.encode():
                     continue
-                # Default configuration first, then the rest in file order.
-                for cv in sorted(entry.config_value, key=lambda cv: bool(cv.config)):
-                    item = cv.value.item
-                    if item.HasField("str") or item.HasField("styled_str"):
-                        return str(item.str.value or item.styled_str.value)
-                    if item.HasField("ref") and depth < 3:
-                        return _resolve(table, Ref(item.ref.id, item.ref.name), depth + 1)
-                return None
+                return _entry_string(table, entry, depth, budget)
+    return None
+
+
+def _entry_string(table: memoryview, entry: memoryview, depth: int,
+                  budget: Budget) -> str | None:
+    """The first string or reference among the entry's values, the default configuration
+    (empty config) first, then the others in file order."""
+    for default in (True, False):
+        for view in _views(entry, _WALKED.ENTRY_CONFIG_VALUE, budget):
+            cv = _MESSAGES["ConfigValue"].FromString(bytes(view))
+            if (not cv.config) != default:
+                continue
+            item = cv.value.item
+            if item.HasField("str") or item.HasField("styled_str"):
+                return str(item.str.value or item.styled_str.value)
+            if item.HasField("ref") and depth < 3:
+                return _resolve(table, Ref(item.ref.id, item.ref.name), depth + 1, budget)
     return None

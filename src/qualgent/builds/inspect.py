@@ -1,19 +1,26 @@
 """Read the identity (package, version, label) of an uploaded APK, AAB or IPA.
 
-Builds can be 1 GB, so the archive is opened with the stdlib ``zipfile`` on the caller's file
-object: it reads the central directory and then only the entries asked for.
+Builds can be 1 GB and anyone with an API key can upload one, so every step is bounded.
+The archive is opened with the stdlib ``zipfile`` on the caller's file object, after its
+index is checked, and only the entries needed are inflated, each under a cap (``_archive``).
 
-Parsers used, and why:
+| what                                   | cap                 | past the cap               |
+|----------------------------------------|---------------------|----------------------------|
+| zip entries / zip index size           | 50,000 / 16 MiB     | refused                    |
+| AndroidManifest.xml (APK and AAB)      | 8 MiB uncompressed  | refused                    |
+| Info.plist (IPA)                       | 1 MiB uncompressed  | refused                    |
+| resources.arsc / resources.pb          | 32 MiB uncompressed | label read as absent       |
+| package, version, label                | 255 characters      | refused                    |
 
-* APK: ``pyaxmlparser`` (androguard's AXML and resources.arsc code, packaged alone with three
-  small dependencies) decodes the binary manifest and resolves ``@string`` labels. Rejected:
-  ``androguard`` pulls in IPython, SQLAlchemy, networkx and more; ``apkInspector`` calls
-  ``logging.basicConfig(level=DEBUG)`` on import and cannot resolve resources.arsc.
-  pyaxmlparser reports quirks such as "res1 is not zero!" as warnings on its "pyaxmlparser"
-  logger; every failure it could report becomes an ``InvalidBuild`` here, so that logger is
-  muted (below) unless the application already set a level on it.
-* AAB: aapt2 protobuf XML, see ``_aab``.
-* IPA: stdlib ``plistlib`` (binary and XML plists).
+Real manifests are KBs and real Info.plists tens of KBs; plistlib decodes a plist of tiny
+objects into some 30 times its size, hence its lower cap. A large app's resource table is
+several MB: past the cap the build is still accepted, only a label that is a resource
+reference goes unresolved, as when the table is missing or broken.
+
+Readers: the APK's binary manifest and resources.arsc are read in place by ``_axml`` and
+``_arsc``, and the AAB's protobuf by ``_aab`` (why not pyaxmlparser or the protobuf runtime
+alone: see those modules; both keep memory at the input's size). IPA: stdlib ``plistlib``.
+The values found are checked by ``_values`` before they leave this module.
 """
 
 from __future__ import annotations
@@ -23,27 +30,20 @@ import plistlib
 import re
 import typing
 import zipfile
-import zlib
 from dataclasses import dataclass
-from typing import Any
 
-from pyaxmlparser import APK  # type: ignore[import-untyped]
-
-from qualgent.builds import _aab
-
-_pyaxml_log = logging.getLogger("pyaxmlparser")
-_pyaxml_log.addHandler(logging.NullHandler())
-if _pyaxml_log.level == logging.NOTSET:
-    _pyaxml_log.setLevel(logging.CRITICAL)
+from qualgent.builds import _aab, _arsc, _axml, _values
+from qualgent.builds._archive import ArchiveError, MiB, open_zip, read_entry
 
 _log = logging.getLogger(__name__)
 
-# Largest uncompressed manifest / plist, and resource table, that we agree to inflate.
-# Real ones are KBs and tens of MBs; the caps stop zip bombs from exhausting memory.
-_MAX_MANIFEST = 16 * 1024 * 1024
-_MAX_RESOURCES = 256 * 1024 * 1024
+MAX_MANIFEST = 8 * MiB
+MAX_PLIST = 1 * MiB
+MAX_RESOURCES = 32 * MiB
 
 _KIND_NAMES = {"apk": "APK", "aab": "Android App Bundle (AAB)", "ipa": "iOS app (IPA)"}
+_APK_MANIFEST = "AndroidManifest.xml"
+_APK_RESOURCES = "resources.arsc"
 _AAB_MANIFEST = "base/manifest/AndroidManifest.xml"
 _AAB_RESOURCES = "base/resources.pb"
 _IPA_PLIST = re.compile(r"Payload/[^/]+\.app/Info\.plist")
@@ -68,110 +68,98 @@ class InvalidBuild(ValueError):
 def inspect_build(f: typing.BinaryIO, kind: str) -> BuildInfo:
     """Identify the build in seekable file ``f`` (any position) of ``kind`` apk, aab or ipa.
 
-    Raises InvalidBuild when the file is not a readable build of that kind.
+    Raises InvalidBuild when the file is not a readable build of that kind, or is one whose
+    index, manifest or identity values are past the caps above.
     """
     readers = {"apk": _read_apk, "aab": _read_aab, "ipa": _read_ipa}
     if kind not in readers:
         raise InvalidBuild(f"Unknown build kind {kind!r}; expected 'apk', 'aab' or 'ipa'.")
     try:
-        zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise _invalid(kind, "it is not a zip archive") from exc
-    with zf:
-        return readers[kind](zf, f)
+        with open_zip(f) as zf:
+            return readers[kind](zf)
+    except (ArchiveError, _values.BadValue) as exc:
+        raise _invalid(kind, str(exc)) from exc
 
 
 def _invalid(kind: str, reason: str) -> InvalidBuild:
     return InvalidBuild(f"The uploaded file is not a valid {_KIND_NAMES[kind]}: {reason}.")
 
 
-def _check_size(zf: zipfile.ZipFile, name: str, kind: str, limit: int) -> None:
-    """Refuse to inflate an entry beyond ``limit``.
-
-    zipfile never inflates past the declared size, so checking that size is enough."""
-    size = zf.getinfo(name).file_size
-    if size > limit:
-        raise _invalid(kind, f"its {name} is implausibly large ({size} bytes uncompressed)")
-
-
-def _read(zf: zipfile.ZipFile, name: str, kind: str, limit: int) -> bytes:
-    _check_size(zf, name, kind, limit)
+def _optional_entry(zf: zipfile.ZipFile, name: str, limit: int) -> bytearray | None:
+    """An entry that only improves the answer (a resource table): None if absent, past
+    ``limit`` or unreadable, rather than refusing the build."""
+    if name not in zf.namelist():
+        return None
     try:
-        return zf.read(name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise _invalid(kind, f"its {name} could not be extracted ({exc})") from exc
-
-
-def _read_apk(zf: zipfile.ZipFile, f: typing.BinaryIO) -> BuildInfo:
-    names = set(zf.namelist())
-    if "AndroidManifest.xml" not in names:
-        raise _invalid("apk", "it has no AndroidManifest.xml at the archive root")
-    # pyaxmlparser inflates these two entries itself: bound them first.
-    _check_size(zf, "AndroidManifest.xml", "apk", _MAX_MANIFEST)
-    if "resources.arsc" in names:
-        _check_size(zf, "resources.arsc", "apk", _MAX_RESOURCES)
-    try:
-        apk = APK(f)
-    except Exception as exc:  # third-party parser on untrusted input
-        raise _invalid("apk", "its AndroidManifest.xml could not be decoded") from exc
-    if not apk.is_valid_APK():
-        raise _invalid("apk", "its AndroidManifest.xml could not be decoded")
-    if not apk.package:
-        raise _invalid("apk", "its AndroidManifest.xml declares no package name")
-    return BuildInfo(
-        kind="apk",
-        os="Android",
-        package_name=apk.package,
-        version_name=apk.get_androidversion_name() or None,
-        version_code=apk.get_androidversion_code() or None,
-        label=_apk_label(apk),
-    )
-
-
-def _apk_label(apk: Any) -> str | None:
-    """The app label with @string references resolved via resources.arsc, else None."""
-    try:
-        return _literal(apk.get_app_name())
-    except Exception:  # noqa: BLE001 - a broken resource table must not reject the build
-        _log.debug("could not resolve the APK label", exc_info=True)
+        return read_entry(zf, name, limit)
+    except ArchiveError as exc:
+        _log.info("build inspection skips %s: %s", name, exc)
         return None
 
 
-def _literal(value: str | None) -> str | None:
-    """Drop empty values and references that could not be resolved."""
-    return value if value and not value.startswith("@") else None
+def _read_apk(zf: zipfile.ZipFile) -> BuildInfo:
+    if _APK_MANIFEST not in zf.namelist():
+        raise _invalid("apk", "it has no AndroidManifest.xml at the archive root")
+    data = read_entry(zf, _APK_MANIFEST, MAX_MANIFEST)
+    try:
+        manifest = _axml.read_manifest(data, _values.MAX_CHARS)
+    except ValueError as exc:
+        raise _invalid("apk", "its AndroidManifest.xml could not be decoded") from exc
+    del data
+    table: bytearray | None = None
+
+    def text(value: _axml.Value) -> object:
+        nonlocal table
+        if not isinstance(value, _axml.Ref):
+            return value
+        if table is None:
+            table = _optional_entry(zf, _APK_RESOURCES, MAX_RESOURCES) or bytearray()
+        return _arsc.resolve_string(table, value.id, _values.MAX_CHARS)
+
+    if manifest.package is None or manifest.package == "":
+        raise _invalid("apk", "its AndroidManifest.xml declares no package name")
+    where = "its AndroidManifest.xml"
+    return BuildInfo(
+        kind="apk",
+        os="Android",
+        package_name=_values.required(manifest.package, f"{where} package"),
+        version_name=_values.optional(text(manifest.version_name), f"{where} versionName"),
+        version_code=_values.optional(text(manifest.version_code), f"{where} versionCode"),
+        label=_values.optional(text(manifest.label), f"{where} label"),
+    )
 
 
-def _read_aab(zf: zipfile.ZipFile, f: typing.BinaryIO) -> BuildInfo:
-    names = set(zf.namelist())
-    if _AAB_MANIFEST not in names:
+def _read_aab(zf: zipfile.ZipFile) -> BuildInfo:
+    if _AAB_MANIFEST not in zf.namelist():
         raise _invalid("aab", f"it has no {_AAB_MANIFEST}")
-    data = _read(zf, _AAB_MANIFEST, "aab", _MAX_MANIFEST)
+    data = read_entry(zf, _AAB_MANIFEST, MAX_MANIFEST)
     try:
         manifest = _aab.parse_manifest(data)
     except ValueError as exc:
         raise _invalid("aab", f"its {_AAB_MANIFEST} could not be decoded") from exc
+    del data
     if not manifest.package:
         raise _invalid("aab", "its manifest declares no package name")
     label = manifest.label
-    if manifest.label_ref is not None and _AAB_RESOURCES in names:
-        table = _read(zf, _AAB_RESOURCES, "aab", _MAX_RESOURCES)
-        label = _aab.resolve_string(table, manifest.label_ref)
+    if manifest.label_ref is not None:
+        table = _optional_entry(zf, _AAB_RESOURCES, MAX_RESOURCES)
+        label = _aab.resolve_string(table, manifest.label_ref) if table is not None else None
+    where = "its manifest"
     return BuildInfo(
         kind="aab",
         os="Android",
-        package_name=manifest.package,
-        version_name=manifest.version_name or None,
-        version_code=manifest.version_code or None,
-        label=label or None,
+        package_name=_values.required(manifest.package, f"{where} package"),
+        version_name=_values.optional(manifest.version_name, f"{where} versionName"),
+        version_code=_values.optional(manifest.version_code, f"{where} versionCode"),
+        label=_values.optional(label, f"{where} label"),
     )
 
 
-def _read_ipa(zf: zipfile.ZipFile, f: typing.BinaryIO) -> BuildInfo:
+def _read_ipa(zf: zipfile.ZipFile) -> BuildInfo:
     plist_name = next((n for n in zf.namelist() if _IPA_PLIST.fullmatch(n)), None)
     if plist_name is None:
         raise _invalid("ipa", "it has no Payload/<Name>.app/Info.plist")
-    data = _read(zf, plist_name, "ipa", _MAX_MANIFEST)
+    data = read_entry(zf, plist_name, MAX_PLIST)
     try:
         plist = plistlib.loads(data)
     except Exception as exc:  # plistlib raises several unrelated types on bad input
@@ -179,17 +167,16 @@ def _read_ipa(zf: zipfile.ZipFile, f: typing.BinaryIO) -> BuildInfo:
     if not isinstance(plist, dict):
         raise _invalid("ipa", "its Info.plist is not a dictionary")
     bundle_id = plist.get("CFBundleIdentifier")
-    if not isinstance(bundle_id, str) or not bundle_id:
+    if bundle_id is None or bundle_id == "":
         raise _invalid("ipa", "its Info.plist has no CFBundleIdentifier")
 
     def text(key: str) -> str | None:
-        value = plist.get(key)
-        return str(value) if value not in (None, "") else None
+        return _values.optional(plist.get(key), f"its Info.plist {key}")
 
     return BuildInfo(
         kind="ipa",
         os="iOS",
-        package_name=bundle_id,
+        package_name=_values.required(bundle_id, "its Info.plist CFBundleIdentifier"),
         version_name=text("CFBundleShortVersionString"),
         version_code=text("CFBundleVersion"),
         label=text("CFBundleDisplayName") or text("CFBundleName"),
