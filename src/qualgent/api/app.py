@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v1/apps/upload"
 """The one route that streams its body (a build) and caps it itself."""
+DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
+"""FastAPIOffline's HTML pages (its default paths), which get a Content Security Policy."""
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
@@ -96,7 +98,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.add_middleware(RateLimit, limit=settings.rate_limit, keys=app.state.key_cache,
                        failure_limit=settings.auth_failure_limit, redis_url=settings.redis_url)
     app.add_middleware(UnhandledErrors)
-    app.add_middleware(SecurityHeaders, docs_pages={app.docs_url, app.redoc_url})
+    app.add_middleware(SecurityHeaders, docs_pages=DOCS_PAGES)
     if settings.trusted_proxies:  # outermost: every layer sees the client the proxy names
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
