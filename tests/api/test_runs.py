@@ -275,3 +275,82 @@ def test_jobs_list_most_recent_first_with_cursor(org: Org, ready: dict) -> None:
             "link"} <= set(first)
     _error(org.http.get("/v1/jobs/list", params={"cursor": "garbage!"}), 400, "invalid_cursor")
     _error(org.http.get("/v1/jobs/list", params={"limit": 0}), 422, "invalid_request")
+
+
+def _queued_run(org: Org, ready: dict) -> str:
+    r = org.http.post("/v1/test-cases/run", json={"jobs": [_job(ready)]})
+    assert r.status_code == 200, r.text
+    return r.json()["results"][0]["test_run_id"]
+
+
+@pytest.mark.parametrize("attempt", ["99999999999", "2147483648", "²", "0", "-1", "1.5", "+1",
+                                     " 1", "first", ""])
+def test_steps_attempt_out_of_range_or_not_a_number(org: Org, ready: dict, attempt: str) -> None:
+    run_id = _queued_run(org, ready)
+    r = org.http.get(f"/v1/jobs/{run_id}/steps", params={"attempt": attempt})
+    body = _error(r, 422, "invalid_request")
+    assert body["details"] == {"field": "attempt"}
+    assert body["message"] == "attempt is 'latest', 'all' or a number from 1 to 2147483647."
+
+
+@pytest.mark.parametrize("attempt", ["latest", "all", "1", "2147483647"])
+def test_steps_attempt_accepted_forms(org: Org, ready: dict, attempt: str) -> None:
+    run_id = _queued_run(org, ready)
+    r = org.http.get(f"/v1/jobs/{run_id}/steps", params={"attempt": attempt})
+    assert r.status_code == 200, r.text
+    assert r.json()["test_run_id"] == run_id and r.json()["steps"] == []
+
+
+def _cursor_of(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+RUN = "5b0c1a9e-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("cursor", [
+    _cursor_of(f"0001-01-01T00:00:00+23:59|{RUN}"),  # before year 1 in UTC
+    _cursor_of(f"9999-12-31T23:59:59-23:59|{RUN}"),  # after year 9999 in UTC
+    _cursor_of(f"2026-01-01T00:00:00|{RUN}"),  # no offset: not one of ours
+    _cursor_of("2026-01-01T00:00:00+00:00|not-a-uuid"),
+    _cursor_of(f"2026-01-01T00:00:00+00:00|{RUN}|x"),
+    _cursor_of("\u00b2"),
+    "A" * 129,
+    "garbage!",
+    "%ff",
+])
+def test_jobs_list_refuses_crafted_cursors(org: Org, ready: dict, cursor: str) -> None:
+    _queued_run(org, ready)
+    body = _error(org.http.get("/v1/jobs/list", params={"cursor": cursor}), 400,
+                  "invalid_cursor")
+    assert body["details"] == {"field": "cursor"}
+
+
+def test_jobs_list_cursor_at_the_ends_of_time(org: Org, ready: dict) -> None:
+    run_id = _queued_run(org, ready)
+    first = org.http.get("/v1/jobs/list", params={
+        "cursor": _cursor_of(f"0001-01-01T00:00:00+00:00|{RUN}")})
+    assert first.status_code == 200 and first.json()["test_runs"] == []
+    last = org.http.get("/v1/jobs/list", params={
+        "cursor": _cursor_of(f"9999-12-31T23:59:59+00:00|{RUN}")})
+    assert [r["id"] for r in last.json()["test_runs"]] == [run_id]
+
+
+@pytest.mark.parametrize("limit", ["0", "201", "-1", "1e10", "NaN", "99999999999999999999"])
+def test_jobs_list_limit_is_bounded(org: Org, limit: str) -> None:
+    body = _error(org.http.get("/v1/jobs/list", params={"limit": limit}), 422,
+                  "invalid_request")
+    assert body["details"]["field"] == "limit"
+
+
+def test_jobs_parameters_are_documented_with_their_bounds(org: Org) -> None:
+    doc = org.http.get("/openapi.json").json()
+    steps = {p["name"]: p["schema"] for p in
+             doc["paths"]["/v1/jobs/{test_run_id}/steps"]["get"]["parameters"]}
+    number = next(s for s in steps["attempt"]["anyOf"] if s.get("type") == "integer")
+    assert (number["minimum"], number["maximum"]) == (1, 2147483647)
+    listing = {p["name"]: p["schema"] for p in doc["paths"]["/v1/jobs/list"]["get"]["parameters"]}
+    assert (listing["limit"]["minimum"], listing["limit"]["maximum"]) == (1, 200)
+    assert listing["cursor"]["maxLength"] == 128

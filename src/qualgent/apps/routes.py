@@ -19,6 +19,7 @@ from qualgent.apps.schemas import AppFileResponse, AppList, DeleteApps, DeletedA
 from qualgent.apps.upload import SegmentedWriter, UploadForm, boundary_of, too_large
 from qualgent.db.models import AppFile
 from qualgent.domain import NotFound, parse_id
+from qualgent.storage import keys
 
 router = APIRouter(tags=["apps"], route_class=RefusalRoute)
 downloads = APIRouter(tags=["apps"], route_class=RefusalRoute)
@@ -101,8 +102,8 @@ async def upload_app(request: Request, auth: Auth, ctx: Ctx, db: Session) -> Res
         raise too_large(limit)
 
     file_id = uuid.uuid4()
-    key_base = f"{auth.organization_id}/{file_id}"
-    form = UploadForm(limit, lambda ext: SegmentedWriter(ctx.blobs, f"{key_base}.{ext}"))
+    form = UploadForm(limit, lambda ext: SegmentedWriter(
+        ctx.blobs, keys.build_key(auth.organization_id, file_id, ext)))
     parser = form.parser(boundary)
     try:
         async for chunk in request.stream():
@@ -201,7 +202,7 @@ async def screenshot(run_id: str, name: str, request: Request, ctx: Ctx,
     """A step's screenshot, for whoever holds its signed link."""
     if problem := link_problem(request, ctx, expires, signature):
         return problem
-    key = f"screenshots/{run_id}/{name}"
-    if not await run_in_threadpool(ctx.blobs.exists, key):
+    key = keys.artifact_key("screenshots", run_id, name)
+    if key is None or not await run_in_threadpool(ctx.blobs.exists, key):
         raise NotFound("Screenshot")
     return StreamingResponse(ctx.blobs.iter_bytes(key), media_type="image/png")
