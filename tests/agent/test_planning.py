@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qualgent.agent import Intent, ObservingPlanner, Planner, RulePlanner, Target, run_steps
-from qualgent.agent.intents import SWIPE, TAP, TYPE
+from qualgent.agent.intents import Action
 from qualgent.drivers.base import Hierarchy
 
 from .fakes import PACKAGE, fast_options, shop
@@ -24,7 +24,7 @@ class OneAtATime:
         self.seen: list[tuple[int, bool]] = []  # (intents done, verify screen shown) per look
 
     def plan(self, step: str, screen: Hierarchy) -> list[Intent]:
-        return [Intent(TYPE, Target.of("Email"), value="demo@example.com")]
+        return [Intent(Action.TYPE, Target.of("Email"), value="demo@example.com")]
 
     def plan_next(self, step: str, screen: Hierarchy, done: Sequence[Intent]) -> list[Intent]:
         on_verify = _shows(screen, "Verify")
@@ -32,8 +32,8 @@ class OneAtATime:
         if on_verify:
             return []
         if not any(i.value == "hunter2" for i in done):
-            return [Intent(TYPE, Target.of("Password"), value="hunter2")]
-        return [Intent(TAP, Target.of("Sign in", exact=True))]
+            return [Intent(Action.TYPE, Target.of("Password"), value="hunter2")]
+        return [Intent(Action.TAP, Target.of("Sign in", exact=True))]
 
 
 def test_an_observing_planner_is_asked_again_until_the_step_is_done() -> None:
@@ -53,10 +53,10 @@ def test_an_observing_planner_is_asked_again_until_the_step_is_done() -> None:
 
 class NeverDone:
     def plan(self, step: str, screen: Hierarchy) -> list[Intent]:
-        return [Intent(SWIPE, value="up")]
+        return [Intent(Action.SWIPE, value="up")]
 
     def plan_next(self, step: str, screen: Hierarchy, done: Sequence[Intent]) -> list[Intent]:
-        return [Intent(SWIPE, value="up")]
+        return [Intent(Action.SWIPE, value="up")]
 
 
 def test_an_observing_planner_that_never_finishes_fails_the_step_within_the_bound() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qualgent.queue.states import StepStatus
+
 
 def _did(actions: list[dict]) -> list[tuple[str, str]]:
     out = []
@@ -35,7 +37,7 @@ def compare(current: list[dict], source: list[dict], source_run_id: str) -> dict
     by_index = {s["index"]: s for s in source}
     matched = 0
     for step in sorted(current, key=lambda s: s["index"]):
-        if step["status"] == "skipped":
+        if step["status"] == StepStatus.SKIPPED:
             break
         base = by_index.get(step["index"])
         if base is None or base["status"] != step["status"] or \

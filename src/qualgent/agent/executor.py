@@ -15,9 +15,17 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from qualgent.agent.intents import ExpectationFailed, Intent, StepFailure, Target, TargetNotFound
+from qualgent.agent.intents import (
+    Action,
+    ExpectationFailed,
+    Intent,
+    StepFailure,
+    Target,
+    TargetNotFound,
+)
 from qualgent.agent.matching import (
     Match,
     candidates,
@@ -29,8 +37,17 @@ from qualgent.agent.matching import (
     selector_of,
 )
 from qualgent.agent.records import ActionRecord
-from qualgent.agent.text import LIST_KINDS, TOGGLE_KINDS, fmt_seconds
-from qualgent.drivers.base import Bounds, Device, Element, Hierarchy
+from qualgent.agent.text import fmt_seconds
+from qualgent.drivers.base import (
+    LIST_KINDS,
+    TOGGLE_KINDS,
+    Bounds,
+    Device,
+    Element,
+    ElementKind,
+    Hierarchy,
+)
+from qualgent.queue.states import FailureCategory
 
 _CODE_RE = re.compile(r"(?<![\d\w])(\d{4,8})(?![\d\w])")
 _CODE_HINTS = ("verification code", "code", "otp", "one time", "pin", "passcode")
@@ -144,7 +161,8 @@ class Executor:
         try:
             self.device.key(name)
         except ValueError as exc:  # a key this device does not have
-            raise StepFailure(f"This device has no '{name}' key ({exc}).", "test") from exc
+            raise StepFailure(f"This device has no '{name}' key ({exc}).",
+                              FailureCategory.TEST) from exc
         self._record("key", None, None, name, fp)
         self._acted()
 
@@ -186,14 +204,14 @@ class Executor:
         if profile is not None and getattr(profile, "sms_enabled", True) is False:
             raise StepFailure(
                 f"The step needs a code from an SMS, but {profile.name} has no SIM/SMS; run "
-                f"the test on an SMS-capable device (use_sim).", "test")
+                f"the test on an SMS-capable device (use_sim).", FailureCategory.TEST)
         deadline = time.monotonic() + self.options.sms_timeout
         while True:
             try:
                 messages = list(self.device.read_sms())
             except NotImplementedError as exc:
                 raise StepFailure(f"This device cannot read SMS messages ({exc}).",
-                                  "infrastructure") from exc
+                                  FailureCategory.INFRASTRUCTURE) from exc
             newest = sorted(enumerate(messages), key=lambda p: (p[1].received_at, p[0]),
                             reverse=True)
             for _, sms in newest:
@@ -219,10 +237,11 @@ class Executor:
 
     def run(self, intent: Intent) -> None:
         """Carry out one planned intent, finding its target on the screen as it is now."""
-        handler = getattr(self, f"_do_{intent.action}", None)
+        handler = _HANDLERS.get(intent.action)
         if handler is None:
-            raise StepFailure(f"The agent cannot perform '{intent.action}'.", "infrastructure")
-        handler(intent)
+            raise StepFailure(f"The agent cannot perform '{intent.action}'.",
+                              FailureCategory.INFRASTRUCTURE)
+        handler(self, intent)
 
     def _do_launch(self, intent: Intent) -> None:
         restart = intent.value == "restart"
@@ -574,6 +593,23 @@ class Executor:
             f"Expected {target} to be {'on' if want else 'off'}, but it is {state}.")
 
 
+_HANDLERS: dict[Action, Callable[[Executor, Intent], None]] = {
+    Action.LAUNCH: Executor._do_launch,
+    Action.TAP: Executor._do_tap,
+    Action.TYPE: Executor._do_type,
+    Action.CLEAR: Executor._do_clear,
+    Action.SWIPE: Executor._do_swipe,
+    Action.SCROLL_TO: Executor._do_scroll_to,
+    Action.BACK: Executor._do_back,
+    Action.KEY: Executor._do_key,
+    Action.WAIT: Executor._do_wait,
+    Action.WAIT_FOR: Executor._do_wait_for,
+    Action.ASSERT_VISIBLE: Executor._do_assert_visible,
+    Action.ASSERT_NOT_VISIBLE: Executor._do_assert_not_visible,
+    Action.SMS_CODE: Executor._do_sms_code,
+}
+
+
 def _value(el: Element) -> str:
     """An input's current value (a hint some drivers report as text is no value)."""
     text = el.text or ""
@@ -594,7 +630,7 @@ def _scroll_area(screen: Hierarchy) -> Bounds:
 
 def _loading(screen: Hierarchy) -> bool:
     for el in screen.elements:
-        if el.kind in ("progress", "spinner", "loading"):
+        if el.kind == ElementKind.PROGRESS:
             return True
         for value in (el.text, el.description, el.id):
             if value and _LOADING_RE.search(value):

@@ -8,25 +8,32 @@ screen between its parts ("Open the app and tap the search bar").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from qualgent.agent.text import split_kind, tokens
+from qualgent.drivers.base import ElementKind
+from qualgent.queue.states import FailureCategory
 
-# Intent actions the executor knows.
-LAUNCH = "launch"  # bring the app to the foreground (value "restart": stop it first)
-TAP = "tap"  # tap target; `checked` set: only if the toggle is not already in that state
-TYPE = "type"  # type `value` into target (None: the focused / most likely input)
-CLEAR = "clear"  # clear target (None: the focused input)
-SWIPE = "swipe"  # swipe `value` (finger direction up|down|left|right), `count` times
-SCROLL_TO = "scroll_to"  # swipe `value` until target is visible ("top"/"bottom": to the end)
-BACK = "back"
-KEY = "key"  # press key `value`
-WAIT = "wait"  # sleep `seconds`
-WAIT_FOR = "wait_for"  # poll until target is visible (checked=False: until it is gone)
-ASSERT_VISIBLE = "assert_visible"  # target is on screen (checked set: its toggle state)
-ASSERT_NOT_VISIBLE = "assert_not_visible"
-SMS_CODE = "sms_code"  # read the newest SMS code and type it into target (or the code input)
 
-ASSERTIONS = frozenset({ASSERT_VISIBLE, ASSERT_NOT_VISIBLE})
+class Action(StrEnum):
+    """The action set: what an intent asks the executor to do (every planner chooses from it)."""
+
+    LAUNCH = "launch"  # bring the app to the foreground (value "restart": stop it first)
+    TAP = "tap"  # tap target; `checked` set: only if the toggle is not already in that state
+    TYPE = "type"  # type `value` into target (None: the focused / most likely input)
+    CLEAR = "clear"  # clear target (None: the focused input)
+    SWIPE = "swipe"  # swipe `value` (finger direction up|down|left|right), `count` times
+    SCROLL_TO = "scroll_to"  # swipe `value` until target is visible ("top"/"bottom": the end)
+    BACK = "back"
+    KEY = "key"  # press key `value`
+    WAIT = "wait"  # sleep `seconds`
+    WAIT_FOR = "wait_for"  # poll until target is visible (checked=False: until it is gone)
+    ASSERT_VISIBLE = "assert_visible"  # target is on screen (checked set: its toggle state)
+    ASSERT_NOT_VISIBLE = "assert_not_visible"
+    SMS_CODE = "sms_code"  # read the newest SMS code, type it into target (or the code input)
+
+
+ASSERTIONS = frozenset({Action.ASSERT_VISIBLE, Action.ASSERT_NOT_VISIBLE})
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class Target:
 
     phrase: str
     exact: bool = False
-    kinds: frozenset[str] | None = None
+    kinds: frozenset[ElementKind] | None = None
     ordinal: int | None = None
     generic: bool = False
 
@@ -69,7 +76,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Intent:
-    action: str
+    action: Action
     target: Target | None = None
     value: str | None = None  # text to type, key name, swipe direction
     seconds: float | None = None  # wait / timeout
@@ -86,9 +93,9 @@ class Intent:
 class StepFailure(Exception):
     """A step did not do what it says; `category` is who is to blame (app | test | infra)."""
 
-    category = "test"
+    category = FailureCategory.TEST
 
-    def __init__(self, reason: str, category: str | None = None) -> None:
+    def __init__(self, reason: str, category: FailureCategory | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         if category is not None:
@@ -96,14 +103,14 @@ class StepFailure(Exception):
 
 
 class NotUnderstood(StepFailure):
-    category = "test"
+    category = FailureCategory.TEST
 
 
 class TargetNotFound(StepFailure):
-    category = "test"
+    category = FailureCategory.TEST
 
 
 class ExpectationFailed(StepFailure):
     """An assertion or a wait whose condition did not hold: the app misbehaved."""
 
-    category = "app"
+    category = FailureCategory.APP

@@ -23,16 +23,15 @@ from functools import lru_cache
 from itertools import accumulate
 
 from qualgent.agent.intents import Target
-from qualgent.agent.text import (
+from qualgent.agent.text import TOKEN_RE, fold, id_tokens, tokens
+from qualgent.drivers.base import (
     EDITABLE_KINDS,
     LIST_KINDS,
     TOGGLE_KINDS,
-    TOKEN_RE,
-    fold,
-    id_tokens,
-    tokens,
+    Element,
+    ElementKind,
+    Hierarchy,
 )
-from qualgent.drivers.base import Element, Hierarchy
 
 FIELDS = ("text", "description", "hint", "id")
 # How much a match on each field is worth, by purpose.
@@ -289,7 +288,7 @@ def _variants(target: Target, idx: ScreenIndex, fuzzy: bool = True
     return out
 
 
-def _kind_ok(el: Element, kinds: frozenset[str] | None) -> bool:
+def _kind_ok(el: Element, kinds: frozenset[ElementKind] | None) -> bool:
     if not kinds:
         return False
     if el.kind in kinds:
@@ -471,6 +470,9 @@ def fingerprint(screen: Hierarchy) -> str:
     return h.hexdigest()
 
 
+_UNLABELLED_KINDS = LIST_KINDS | {ElementKind.TEXT}  # described by their text alone
+
+
 def describe(screen: Hierarchy, limit: int = 15) -> str:
     """The screen's visible texts, briefly: '"Sign in" (button), "Email" (input), ...'."""
     seen: set[str] = set()
@@ -484,7 +486,7 @@ def describe(screen: Hierarchy, limit: int = 15) -> str:
         if len(label) > 40:
             label = label[:37] + "..."
         item = f'"{label}"'
-        if el.kind not in ("text", "list_item", "row"):
+        if el.kind not in _UNLABELLED_KINDS:
             item += f" ({el.kind})"
         if item in seen:
             continue

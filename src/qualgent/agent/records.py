@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
+
 
 @dataclass
 class ActionRecord:
@@ -24,7 +26,7 @@ class ActionRecord:
 class StepResult:
     index: int  # 0-based position of the step in the run
     description: str
-    status: str  # passed | failed | skipped
+    status: StepStatus
     actions: list[ActionRecord] = field(default_factory=list)
     screenshot: bytes | None = None  # PNG after the step
     started_at: float = 0.0  # epoch seconds
@@ -36,7 +38,7 @@ class StepResult:
 
 @dataclass
 class RunOutcome:
-    status: str  # passed | failed | completed (every step ran, but nothing was asserted)
-    failure_category: str | None  # app | test | infrastructure
+    status: RunStatus  # passed | failed | completed (every step held, nothing was asserted)
+    failure_category: FailureCategory | None
     explanation: str | None
     steps: list[StepResult] = field(default_factory=list)

@@ -14,6 +14,7 @@ from qualgent.agent.intents import StepFailure
 from qualgent.agent.matching import selector_of
 from qualgent.agent.text import fold
 from qualgent.drivers.base import Bounds, Element, Hierarchy
+from qualgent.queue.states import FailureCategory
 
 
 class Divergence(Exception):
@@ -89,6 +90,7 @@ def replay_step(ex: Executor, recorded: list[dict]) -> bool:
         elif action == "clear":
             ex.clear_text(el, selector)
         else:
-            raise StepFailure(f"The recording holds an unknown action '{action}'.", "test")
+            raise StepFailure(f"The recording holds an unknown action '{action}'.",
+                              FailureCategory.TEST)
     ex.observe(fresh=True)  # a crash the last action caused belongs to this step
     return asserted

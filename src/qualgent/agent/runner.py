@@ -12,8 +12,11 @@ from qualgent.agent.planning import ObservingPlanner, Planner, RulePlanner
 from qualgent.agent.records import RunOutcome, StepResult
 from qualgent.agent.replay import Divergence, replay_step
 from qualgent.drivers.base import AppCrashed, Device, DeviceFailure, DeviceLost, InstallFailed
+from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
 
 log = logging.getLogger(__name__)
+
+Failure = tuple[FailureCategory, str]  # who is to blame, and the run's explanation
 
 _DEVICE_FAILURE_WORDS = (
     (AppCrashed, "The app crashed"),
@@ -48,7 +51,7 @@ def run_steps(device: Device, package: str, steps: list[str], *,
     ex = Executor(device, package, options)
     total = len(steps)
     results: list[StepResult] = []
-    category: str | None = None
+    category: FailureCategory | None = None
     explanation: str | None = None
     skip_reason = ""
 
@@ -61,18 +64,19 @@ def run_steps(device: Device, package: str, steps: list[str], *,
         try:
             ex.launch_app()
         except DeviceFailure as exc:
-            return RunOutcome("failed", exc.category, f"{_failure_words(exc)} on launch: {exc}.",
-                              [])
-        return RunOutcome("completed", None, None, [])
+            return RunOutcome(RunStatus.FAILED, FailureCategory(exc.category),
+                              f"{_failure_words(exc)} on launch: {exc}.", [])
+        return RunOutcome(RunStatus.COMPLETED, None, None, [])
 
     for i, step in enumerate(steps):
         if category is None and should_stop is not None and should_stop():
-            category = "infrastructure"
+            category = FailureCategory.INFRASTRUCTURE
             explanation = f"The run was stopped before step {i + 1} ('{_quote(step)}')."
             skip_reason = "The run was stopped before this step."
         if category is not None:
             now = time.time()
-            report(StepResult(i, step, "skipped", [], None, now, now, skip_reason, False))
+            report(StepResult(i, step, StepStatus.SKIPPED, [], None, now, now, skip_reason,
+                              False))
             continue
         if recording is not None and i < len(recording):
             result, failure = _replay_step(ex, planner, i, step, recording[i], fallback)
@@ -84,24 +88,26 @@ def run_steps(device: Device, package: str, steps: list[str], *,
         report(result)
 
     if category is not None:
-        return RunOutcome("failed", category, explanation, results)
+        return RunOutcome(RunStatus.FAILED, category, explanation, results)
     asserted = any(r.has_assertion for r in results)
-    return RunOutcome("passed" if asserted else "completed", None, None, results)
+    return RunOutcome(RunStatus.PASSED if asserted else RunStatus.COMPLETED, None, None, results)
 
 
 def _failure_words(exc: DeviceFailure) -> str:
     for cls, words in _DEVICE_FAILURE_WORDS:
         if isinstance(exc, cls):
             return words
-    return "The device failed" if exc.category == "infrastructure" else "The app failed"
+    if exc.category == FailureCategory.INFRASTRUCTURE:
+        return "The device failed"
+    return "The app failed"
 
 
 def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
-              ) -> tuple[StepResult, tuple[str, str] | None]:
+              ) -> tuple[StepResult, Failure | None]:
     started = time.time()
     ex.take_actions()  # start the step's trace afresh
     planned: list[Intent] = []
-    failure: tuple[str, str] | None = None
+    failure: Failure | None = None
     reason: str | None = None
     where = f"step {i + 1} ('{_quote(step)}')"
     try:
@@ -111,22 +117,25 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
         ex.observe()  # a crash the last action caused belongs to this step
     except StepFailure as exc:
         reason = exc.reason
-        failure = (exc.category, f"Step {i + 1} ('{_quote(step)}') failed: {exc.reason}")
+        failure = (FailureCategory(exc.category),
+                   f"Step {i + 1} ('{_quote(step)}') failed: {exc.reason}")
     except DeviceFailure as exc:
         detail = str(exc).strip()
         words = _failure_words(exc)
         reason = f"{words}{': ' + detail if detail else ''}."
         during = "while launching the app, before" if launch and not ex.actions else "during"
-        failure = (exc.category,
+        failure = (FailureCategory(exc.category),
                    f"{words} {during} {where}{': ' + detail if detail else ''}.")
     except Exception as exc:  # noqa: BLE001 - a driver or planner bug fails the run, not the host
         log.exception("agent error in %s", where)
         reason = f"The agent failed: {type(exc).__name__}: {exc}"
-        failure = ("infrastructure", f"The test agent failed during {where}: {exc}")
+        failure = (FailureCategory.INFRASTRUCTURE,
+                   f"The test agent failed during {where}: {exc}")
     shot = _screenshot(ex)
     has_assertion = any(it.is_assertion for it in planned)
-    result = StepResult(i, step, "failed" if failure else "passed", ex.take_actions(), shot,
-                        started, time.time(), reason, has_assertion)
+    status = StepStatus.FAILED if failure else StepStatus.PASSED
+    result = StepResult(i, step, status, ex.take_actions(), shot, started, time.time(), reason,
+                        has_assertion)
     return result, failure
 
 
@@ -148,12 +157,12 @@ def _carry_out(ex: Executor, planner: Planner, step: str, planned: list[Intent])
         if rounds >= ex.options.max_planning_rounds:
             raise StepFailure(
                 f"The planner had not finished the step after {rounds} rounds of actions "
-                f"({len(planned)} in all).", "test")
+                f"({len(planned)} in all).", FailureCategory.TEST)
         rounds += 1
 
 
 def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: list[dict],
-                 fallback: str) -> tuple[StepResult, tuple[str, str] | None]:
+                 fallback: str) -> tuple[StepResult, Failure | None]:
     started = time.time()
     ex.take_actions()  # start the step's trace afresh
     try:
@@ -164,15 +173,16 @@ def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: li
             result.replay = "healed"
             return result, failure
         reason = f"The cached replay diverged from the recording: {exc}."
-        result = StepResult(i, step, "failed", ex.take_actions(), _screenshot(ex), started,
-                            time.time(), reason, False, "replayed")
-        return result, ("test", f"Step {i + 1} ('{_quote(step)}') failed: {reason}")
+        result = StepResult(i, step, StepStatus.FAILED, ex.take_actions(), _screenshot(ex),
+                            started, time.time(), reason, False, "replayed")
+        return result, (FailureCategory.TEST,
+                        f"Step {i + 1} ('{_quote(step)}') failed: {reason}")
     except (StepFailure, DeviceFailure):
         # Let the agent's own step runner report it exactly as in an agent run.
         result, failure = _run_step(ex, planner, i, step, launch=False)
         result.replay = "healed"
         return result, failure
-    result = StepResult(i, step, "passed", ex.take_actions(), _screenshot(ex), started,
+    result = StepResult(i, step, StepStatus.PASSED, ex.take_actions(), _screenshot(ex), started,
                         time.time(), None, asserted, "replayed")
     return result, None
 

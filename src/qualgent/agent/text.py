@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from qualgent.drivers.base import EDITABLE_KINDS, LIST_KINDS, TOGGLE_KINDS, ElementKind
+
 # A token is a word or number; "demo@example.com", "59.99", "x200" and "don't" stay whole.
 # Currency signs are tokens of their own, so "59.99" is found in "$59.99".
 TOKEN_RE = re.compile(r"[$€£¥]|[^\W_]+(?:[.,'@+#&][^\W_]+)*[%+#]?")
@@ -14,39 +16,40 @@ _ID_SEP_RE = re.compile(r"[_\-.]+")
 ARTICLES = frozenset({"the", "a", "an"})
 
 # Trailing words naming what kind of element a target is ("the Sign in button").
-KIND_WORDS: dict[str, frozenset[str]] = {
-    "button": frozenset({"button"}),
-    "btn": frozenset({"button"}),
-    "field": frozenset({"input", "search"}),
-    "input": frozenset({"input", "search"}),
-    "textbox": frozenset({"input", "search"}),
-    "textfield": frozenset({"input", "search"}),
-    "box": frozenset({"input", "search", "checkbox"}),
-    "bar": frozenset({"search", "input"}),
-    "area": frozenset({"input"}),
-    "tab": frozenset({"tab"}),
-    "link": frozenset({"link"}),
-    "icon": frozenset({"image", "button"}),
-    "image": frozenset({"image"}),
-    "switch": frozenset({"switch", "checkbox"}),
-    "toggle": frozenset({"switch", "checkbox"}),
-    "checkbox": frozenset({"checkbox", "switch"}),
+_BUTTON = frozenset({ElementKind.BUTTON})
+KIND_WORDS: dict[str, frozenset[ElementKind]] = {
+    "button": _BUTTON,
+    "btn": _BUTTON,
+    "field": EDITABLE_KINDS,
+    "input": EDITABLE_KINDS,
+    "textbox": EDITABLE_KINDS,
+    "textfield": EDITABLE_KINDS,
+    "box": EDITABLE_KINDS | {ElementKind.CHECKBOX},
+    "bar": EDITABLE_KINDS,
+    "area": frozenset({ElementKind.INPUT}),
+    "tab": frozenset({ElementKind.TAB}),
+    "link": frozenset({ElementKind.LINK}),
+    "icon": frozenset({ElementKind.IMAGE, ElementKind.BUTTON}),
+    "image": frozenset({ElementKind.IMAGE}),
+    "switch": TOGGLE_KINDS,
+    "toggle": TOGGLE_KINDS,
+    "checkbox": TOGGLE_KINDS,
     "option": frozenset(),
-    "item": frozenset({"list_item", "row"}),
-    "row": frozenset({"list_item", "row"}),
-    "entry": frozenset({"list_item", "row"}),
+    "item": LIST_KINDS,
+    "row": LIST_KINDS,
+    "entry": LIST_KINDS,
     "menu": frozenset(),
-    "label": frozenset({"text"}),
+    "label": frozenset({ElementKind.TEXT}),
 }
 # Two-word kinds, checked before the one-word ones.
-KIND_PHRASES: dict[tuple[str, ...], frozenset[str]] = {
-    ("text", "field"): KIND_WORDS["field"],
-    ("text", "box"): KIND_WORDS["field"],
-    ("input", "field"): KIND_WORDS["field"],
-    ("search", "field"): frozenset({"search", "input"}),
-    ("check", "box"): KIND_WORDS["checkbox"],
+KIND_PHRASES: dict[tuple[str, ...], frozenset[ElementKind]] = {
+    ("text", "field"): EDITABLE_KINDS,
+    ("text", "box"): EDITABLE_KINDS,
+    ("input", "field"): EDITABLE_KINDS,
+    ("search", "field"): EDITABLE_KINDS,
+    ("check", "box"): TOGGLE_KINDS,
     ("menu", "item"): frozenset(),
-    ("list", "item"): KIND_WORDS["item"],
+    ("list", "item"): LIST_KINDS,
 }
 # Suffixes and prefixes of resource ids that name the widget type, not the target.
 ID_NOISE = frozenset({
@@ -54,9 +57,6 @@ ID_NOISE = frozenset({
     "lbl", "icon", "iv", "tv", "img", "image", "switch", "sw", "cb", "checkbox", "link", "id",
 })
 
-EDITABLE_KINDS = frozenset({"input", "search"})
-TOGGLE_KINDS = frozenset({"switch", "checkbox"})
-LIST_KINDS = frozenset({"list_item", "row"})
 
 
 _FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
@@ -95,7 +95,8 @@ def id_tokens(resource_id: str) -> tuple[str, ...]:
     return core or words
 
 
-def split_kind(words: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str] | None]:
+def split_kind(words: tuple[str, ...]
+               ) -> tuple[tuple[str, ...], frozenset[ElementKind] | None]:
     """Strip a trailing kind word: ("sign", "in", "button") -> (("sign", "in"), {"button"})."""
     if len(words) >= 3 and tuple(words[-2:]) in KIND_PHRASES:
         return words[:-2], KIND_PHRASES[tuple(words[-2:])]

@@ -7,8 +7,36 @@ are blocking (a real device answers over a socket); the worker runs each device 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+
+class ElementKind(StrEnum):
+    """What an element is, in the words every driver maps its widget classes to.
+
+    StrEnum: a kind compares equal to its value, so recorded selectors ({"text": ...,
+    "kind": "button"}) and JSON stay plain strings.
+    """
+
+    BUTTON = "button"
+    TEXT = "text"
+    INPUT = "input"  # a text field
+    SEARCH = "search"  # a search field
+    SWITCH = "switch"
+    CHECKBOX = "checkbox"
+    LINK = "link"
+    TAB = "tab"
+    IMAGE = "image"
+    LIST = "list"  # a scrolling container of items
+    LIST_ITEM = "list_item"
+    ROW = "row"  # a row of a table or list that is not reported as an item
+    PROGRESS = "progress"  # a spinner or progress bar: the screen is still loading
+
+
+EDITABLE_KINDS = frozenset({ElementKind.INPUT, ElementKind.SEARCH})  # text goes in
+TOGGLE_KINDS = frozenset({ElementKind.SWITCH, ElementKind.CHECKBOX})  # on or off
+LIST_KINDS = frozenset({ElementKind.LIST_ITEM, ElementKind.ROW})  # one of many alike
 
 
 @dataclass(frozen=True)
@@ -30,7 +58,7 @@ class Bounds:
 class Element:
     """One node of the UI hierarchy, as Android's uiautomator or XCUITest report it."""
 
-    kind: str  # button, text, input, switch, link, tab, list_item, image, search
+    kind: ElementKind  # a plain string is taken and turned into its ElementKind
     bounds: Bounds
     text: str | None = None  # visible text (an input's current value)
     description: str | None = None  # content description / accessibility label
@@ -41,6 +69,10 @@ class Element:
     checked: bool | None = None  # switches and checkboxes
     focused: bool = False
     scrollable: bool = False
+
+    def __post_init__(self) -> None:
+        if type(self.kind) is not ElementKind:
+            object.__setattr__(self, "kind", ElementKind(self.kind))
 
 
 @dataclass(frozen=True)

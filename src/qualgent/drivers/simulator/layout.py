@@ -17,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qualgent.drivers.base import Bounds, Element
+from qualgent.drivers.base import Bounds, Element, ElementKind
 from qualgent.drivers.simulator.model import (
     CLICKABLE_KINDS,
     ElementSpec,
@@ -36,8 +36,9 @@ GAP_DP = 12
 TEXT_FONT_DP = 16
 TITLE_FONT_DP = 22
 LINE_DP = 22
-_HEIGHT_DP = {"input": 56, "search": 56, "button": 52, "link": 40, "switch": 52,
-              "checkbox": 52, "image": 120}
+_HEIGHT_DP = {ElementKind.INPUT: 56, ElementKind.SEARCH: 56, ElementKind.BUTTON: 52,
+              ElementKind.LINK: 40, ElementKind.SWITCH: 52, ElementKind.CHECKBOX: 52,
+              ElementKind.IMAGE: 120}
 _CHAR_EM = 0.55  # a generous average glyph width, in ems, for wrapping
 
 
@@ -106,8 +107,8 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
         title = render_template(screen.title, ctx)
         font = m.dp(TITLE_FONT_DP)
         h = max(m.dp(TITLE_DP), len(wrap(title, inner, font)) * m.dp(LINE_DP + 8))
-        nodes.append(Node(Element("text", Bounds(margin, y, m.width - margin, y + h), text=title,
-                                  id="title"), "title", font=font,
+        nodes.append(Node(Element(ElementKind.TEXT, Bounds(margin, y, m.width - margin, y + h),
+                                  text=title, id="title"), "title", font=font,
                           lines=wrap(title, inner, font)))
         y += h
 
@@ -116,9 +117,9 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
     # Lines of the flow: (kind of line, specs on it, fixed height or None for a list)
     lines: list[tuple[str, Any, int | None]] = []
     for spec in flow:
-        if spec.kind == "list":
+        if spec.kind == ElementKind.LIST:
             lines.append(("list", spec, None))
-        elif spec.kind == "row":
+        elif spec.kind == ElementKind.ROW:
             kids = [c for c in spec.children if c.visible is None or evaluate(c.visible, ctx)]
             if kids:
                 cells = _cells(kids, inner, gap)
@@ -148,7 +149,7 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
         if kind == "message":
             font = m.dp(TEXT_FONT_DP)
             box = Bounds(margin, y, m.width - margin, min(bottom, y + h))
-            nodes.append(Node(Element("text", box, text=what, id="message"), "message",
+            nodes.append(Node(Element(ElementKind.TEXT, box, text=what, id="message"), "message",
                               font=font, lines=wrap(what, inner, font)))
         elif kind == "row":
             for child, (left, width) in what:
@@ -164,7 +165,7 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
             left, top, right, bot = spec.box
             box = Bounds(round(left * m.width / 100), round(top * m.height / 100),
                          round(right * m.width / 100), round(bot * m.height / 100))
-            if spec.kind == "list":
+            if spec.kind == ElementKind.LIST:
                 nodes.extend(_place_list(spec, view, box, m))
             else:
                 nodes.append(_node(spec, view, box, m))
@@ -193,8 +194,8 @@ def layout_launcher(apps: list[tuple[str, str]], m: Metrics, tablet: bool) -> li
         box = Bounds(col * cell, y, (col + 1) * cell, y + cell + m.dp(20))
         if box.bottom > m.height:
             break
-        nodes.append(Node(Element("button", box, text=label, description=label, id=package,
-                                  clickable=True), "app", font=font,
+        nodes.append(Node(Element(ElementKind.BUTTON, box, text=label, description=label,
+                                  id=package, clickable=True), "app", font=font,
                           lines=wrap(label, cell, font)[:2], package=package))
     return nodes
 
@@ -231,13 +232,13 @@ def _place_list(spec: ElementSpec, view: ScreenState, box: Bounds, m: Metrics) -
     offset = max(0, min(view.scroll.get(spec.key, 0), content - viewport))
     view.scroll[spec.key] = offset
     font = m.dp(TEXT_FONT_DP)
-    nodes = [Node(Element("list", box, id=spec.id, scrollable=content > viewport), "list",
-                  spec=spec, list_key=spec.key, content_height=content)]
+    nodes = [Node(Element(ElementKind.LIST, box, id=spec.id, scrollable=content > viewport),
+                  "list", spec=spec, list_key=spec.key, content_height=content)]
     if not shown and spec.empty_text is not None:
         text = render_template(spec.empty_text, ctx)
-        nodes.append(Node(Element("text", Bounds(box.left, box.top, box.right,
-                                                 min(box.bottom, box.top + item_h)), text=text),
-                          "text", font=font, lines=(text,)))
+        nodes.append(Node(Element(ElementKind.TEXT, Bounds(box.left, box.top, box.right,
+                                                           min(box.bottom, box.top + item_h)),
+                                  text=text), "text", font=font, lines=(text,)))
     first = offset // item_h
     for i in range(first, len(shown)):
         top = box.top + i * item_h - offset
@@ -249,8 +250,9 @@ def _place_list(spec: ElementSpec, view: ScreenState, box: Bounds, m: Metrics) -
             continue
         desc = render_template(spec.item_description, ictx) if spec.item_description else None
         item_id = render_template(spec.item_id, ictx) if spec.item_id else None
-        nodes.append(Node(Element("list_item", bounds, text=text, description=desc or None,
-                                  id=item_id or None, clickable=True), "item", spec=spec,
+        nodes.append(Node(Element(ElementKind.LIST_ITEM, bounds, text=text,
+                                  description=desc or None, id=item_id or None, clickable=True),
+                          "item", spec=spec,
                           font=font, lines=(text,), item=item, list_key=spec.key,
                           full=Bounds(box.left, top, box.right, top + item_h)))
     return nodes
@@ -296,7 +298,7 @@ def _text_height(text: str, width: int, m: Metrics) -> int:
 
 
 def _height(spec: ElementSpec, ctx: Mapping[str, Any], width: int, m: Metrics) -> int:
-    if spec.kind == "text":
+    if spec.kind == ElementKind.TEXT:
         text = render_template(spec.text or "", ctx)
         return _text_height(text, width, m)
     return m.dp(_HEIGHT_DP.get(spec.kind, 52))

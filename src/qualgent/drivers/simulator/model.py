@@ -23,24 +23,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qualgent.drivers.base import EDITABLE_KINDS, TOGGLE_KINDS, ElementKind
+
 FORMAT = "qualgent-app/1"
 
-EDITABLE_KINDS = frozenset({"input", "search"})
-TOGGLE_KINDS = frozenset({"switch", "checkbox"})
-TAPPABLE_KINDS = frozenset({"button", "link", "tab", "text", "image"})
-CLICKABLE_KINDS = frozenset({"button", "link", "tab"})
-KINDS = EDITABLE_KINDS | TOGGLE_KINDS | TAPPABLE_KINDS | {"list", "row"}
+CLICKABLE_KINDS = frozenset({ElementKind.BUTTON, ElementKind.LINK, ElementKind.TAB})
+TAPPABLE_KINDS = CLICKABLE_KINDS | {ElementKind.TEXT, ElementKind.IMAGE}
+# The kinds a model's elements may have.
+KINDS = EDITABLE_KINDS | TOGGLE_KINDS | TAPPABLE_KINDS | {ElementKind.LIST, ElementKind.ROW}
 
 _COMMON_KEYS = {"kind", "id", "text", "description", "visible", "box", "weight"}
-_KIND_KEYS: dict[str, set[str]] = {
-    "input": {"hint", "secret", "value", "on_submit"},
-    "switch": {"bind", "on_tap"},
-    "list": {"items", "source", "item_text", "item_description", "item_id", "filter",
-             "on_item_tap", "empty_text"},
-    "row": {"elements"},
+_KIND_KEYS: dict[ElementKind, set[str]] = {
+    ElementKind.INPUT: {"hint", "secret", "value", "on_submit"},
+    ElementKind.SWITCH: {"bind", "on_tap"},
+    ElementKind.LIST: {"items", "source", "item_text", "item_description", "item_id", "filter",
+                       "on_item_tap", "empty_text"},
+    ElementKind.ROW: {"elements"},
 }
-_KIND_KEYS["search"] = _KIND_KEYS["input"]
-_KIND_KEYS["checkbox"] = _KIND_KEYS["switch"]
+_KIND_KEYS[ElementKind.SEARCH] = _KIND_KEYS[ElementKind.INPUT]
+_KIND_KEYS[ElementKind.CHECKBOX] = _KIND_KEYS[ElementKind.SWITCH]
 for _kind in TAPPABLE_KINDS:
     _KIND_KEYS[_kind] = {"on_tap"}
 
@@ -76,7 +77,7 @@ class Action:
 
 @dataclass(frozen=True)
 class ElementSpec:
-    kind: str
+    kind: ElementKind
     key: str  # stable key of this element within the app, e.g. "home/2"
     flow_index: int  # index of the top-level element it belongs to (rows share theirs)
     id: str | None = None
@@ -118,7 +119,7 @@ class Screen:
         """Every element, rows' children included (not the rows themselves), then the tabs."""
         out: list[ElementSpec] = []
         for spec in self.elements:
-            out.extend(spec.children if spec.kind == "row" else (spec,))
+            out.extend(spec.children if spec.kind == ElementKind.ROW else (spec,))
         return out + list(self.tabs)
 
 
@@ -212,7 +213,7 @@ class _Parser:
                     if child["id"] in ids:
                         raise ModelError(f"{path}: two elements have the id {child['id']!r}")
                     ids.add(child["id"])
-                    if child.get("kind") in EDITABLE_KINDS:
+                    if isinstance(child.get("kind"), str) and child["kind"] in EDITABLE_KINDS:
                         self.inputs.add(child["id"])
         title = doc.get("title")
         if title is not None:
@@ -224,7 +225,7 @@ class _Parser:
         for i, tab in enumerate(tabs):
             if tab.kind not in CLICKABLE_KINDS:
                 raise ModelError(f"{path}.tabs[{i}]: a tab bar holds tab, button or link "
-                                 f"elements, not {tab.kind!r}")
+                                 f"elements, not '{tab.kind}'")
         on_enter = self.actions(doc.get("on_enter", []), f"{path}.on_enter")
         return Screen(id=sid, title=title, elements=elements, tabs=tabs, on_enter=on_enter)
 
@@ -232,9 +233,10 @@ class _Parser:
                 in_row: bool = False) -> ElementSpec:
         doc = _mapping(doc, path)
         kind = doc.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ModelError(f"{path}.kind: expected one of {', '.join(sorted(KINDS))}, "
                              f"got {kind!r}")
+        kind = ElementKind(kind)
         _keys(doc, path, {"kind"}, (_COMMON_KEYS | _KIND_KEYS[kind]) - {"kind"})
         args: dict[str, Any] = {"kind": kind, "key": key, "flow_index": flow_index}
         if "id" in doc:
@@ -265,7 +267,7 @@ class _Parser:
             if "bind" not in doc:
                 raise ModelError(f"{path}: a {kind} needs 'bind', the state value it toggles")
             args["bind"] = self._state_name(doc["bind"], f"{path}.bind")
-        if kind == "list":
+        if kind == ElementKind.LIST:
             if "items" not in doc and "source" not in doc:
                 raise ModelError(f"{path}: a list needs 'items', 'source' or both")
             if "items" in doc:
@@ -274,7 +276,7 @@ class _Parser:
                 self._rows(list(args["items"]), f"{path}.items")
             if "source" in doc:
                 args["source"] = self._source(doc["source"], f"{path}.source")
-        if kind == "row":
+        if kind == ElementKind.ROW:
             if in_row:
                 raise ModelError(f"{path}: rows cannot be nested")
             children = _list(doc["elements"], f"{path}.elements")
@@ -284,7 +286,7 @@ class _Parser:
                 self.element(c, f"{path}.elements[{j}]", f"{key}.{j}", flow_index, True)
                 for j, c in enumerate(children))
             for j, child in enumerate(args["children"]):
-                if child.kind == "list" or child.box is not None:
+                if child.kind == ElementKind.LIST or child.box is not None:
                     raise ModelError(f"{path}.elements[{j}]: a row cannot hold a list or an "
                                      f"element with an explicit box")
         return ElementSpec(**args)
@@ -402,8 +404,8 @@ class _Parser:
 
 
 def _flatten(el: Any) -> list[Any]:
-    if isinstance(el, Mapping) and el.get("kind") == "row" and isinstance(el.get("elements"),
-                                                                          list):
+    if (isinstance(el, Mapping) and el.get("kind") == ElementKind.ROW
+            and isinstance(el.get("elements"), list)):
         return [el, *el["elements"]]
     return [el]
 

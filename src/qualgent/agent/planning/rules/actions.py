@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 
-from qualgent.agent import intents as I  # noqa: N812 - the intent vocabulary, short
-from qualgent.agent.intents import Intent, Target
+from qualgent.agent.intents import Action, Intent, Target
 from qualgent.agent.matching import candidates
 from qualgent.agent.planning.rules.phrases import (
     APPEAR,
@@ -55,7 +54,7 @@ def parse_sms(c: str, quoted: list[str], screen: Hierarchy,
     if not re.search(r"sms|text|message|otp|one[- ]time|verification|2fa|mfa|\bcode\b", what):
         return None  # "enter the password": a value the step does not give
     target = target_of(m.group("x"), quoted) if m.group("x") else None
-    return [Intent(I.SMS_CODE, target, submit=bool(m.group("submit")))]
+    return [Intent(Action.SMS_CODE, target, submit=bool(m.group("submit")))]
 
 
 # --- launch --------------------------------------------------------------------------------
@@ -74,19 +73,19 @@ def parse_launch(c: str, quoted: list[str], screen: Hierarchy,
     restart = verb in ("restart", "relaunch")
     if not x:
         if verb in ("launch", "restart", "relaunch", "reopen", "start"):
-            return [Intent(I.LAUNCH, value="restart" if restart else None)]
+            return [Intent(Action.LAUNCH, value="restart" if restart else None)]
         return None
     phrase, exact = unquote(x, quoted)
     if exact or not _APP_WORDS.match(phrase):
         if verb in ("launch", "relaunch", "restart") and not exact:
-            return [Intent(I.LAUNCH, value="restart" if restart else None)]
+            return [Intent(Action.LAUNCH, value="restart" if restart else None)]
         return None
     # "Open the Crash app" where a "Crash app" button is on screen: a tap, not a launch.
     if verb not in ("launch", "relaunch", "restart") and re.sub(
             r"^the\s+", "", phrase, flags=re.I).lower() not in ("app", "application"):
         if any(mm.score >= 0.9 for mm in candidates(screen, Target.of(phrase), "tap")):
             return None
-    return [Intent(I.LAUNCH, value="restart" if restart else None)]
+    return [Intent(Action.LAUNCH, value="restart" if restart else None)]
 
 
 # --- back ----------------------------------------------------------------------------------
@@ -97,7 +96,7 @@ def parse_back(c: str, quoted: list[str], screen: Hierarchy,
     if match(r"^(?:go|navigate|move|step|head)\s+back(?:\s+(?:to|one|a)\b.*)?$", c) or match(
             r"^(?:back|go\s+to\s+(?:the\s+)?previous\s+(?:screen|page)|return|"
             r"return\s+to\s+(?:the\s+)?previous\s+(?:screen|page)|navigate\s+up)$", c):
-        return [Intent(I.BACK)]
+        return [Intent(Action.BACK)]
     m = match(r"^(?P<v>press|tap|hit|click|push|use|touch)(?:\s+on)?(?:\s+the)?\s+"
               r"(?P<sys>system\s+|device\s+|hardware\s+|android\s+|phone's\s+)?back(?:\s+(?P<k>button|key|arrow|"
               r"icon))?(?:\s+(?:once|to\s+.+))?$", c)
@@ -107,11 +106,11 @@ def parse_back(c: str, quoted: list[str], screen: Hierarchy,
         # An in-app back arrow, when the screen has one, is what "tap the back button" means.
         for mm in candidates(screen, Target.of("back"), "tap"):
             if mm.score >= 0.9 and mm.element.clickable:
-                return [Intent(I.TAP, Target.of("back", exact=True))]
+                return [Intent(Action.TAP, Target.of("back", exact=True))]
         for mm in candidates(screen, Target.of("navigate up"), "tap"):
             if mm.score >= 0.9 and mm.element.clickable:
-                return [Intent(I.TAP, Target.of("navigate up", exact=True))]
-    return [Intent(I.BACK)]
+                return [Intent(Action.TAP, Target.of("navigate up", exact=True))]
+    return [Intent(Action.BACK)]
 
 
 # --- waits ---------------------------------------------------------------------------------
@@ -162,16 +161,16 @@ def parse_wait(c: str, quoted: list[str], screen: Hierarchy,
             return None
         if unit and unit.lower().startswith("moment"):
             unit = "s"
-        return [Intent(I.WAIT, seconds=to_seconds(m.group("n"), unit))]
+        return [Intent(Action.WAIT, seconds=to_seconds(m.group("n"), unit))]
     if match(r"^(?:wait|pause)(?:\s+(?:a\s+(?:bit|moment|little|while|second)|briefly|shortly))?$",
              c):
-        return [Intent(I.WAIT, seconds=1.0)]
+        return [Intent(Action.WAIT, seconds=1.0)]
     m = match(rf"^(?:wait|poll|keep\s+waiting)(?:\s+for)?\s+(?:(?:up\s*to|at\s+most|"
               rf"a\s+maximum\s+of|max(?:imum)?|no\s+more\s+than|until|within)\s+)?(?P<n>{NUMBER})\s*(?P<u>{UNIT})\s+"
               r"(?:for|until|till|while|to\s+see)\s+(?P<x>.+)$", c)
     if m:
         target, appear = _wait_target(m.group("x"), quoted)
-        return [Intent(I.WAIT_FOR, target, seconds=to_seconds(m.group("n"), m.group("u")),
+        return [Intent(Action.WAIT_FOR, target, seconds=to_seconds(m.group("n"), m.group("u")),
                        checked=appear)]
     m = match(rf"^(?:wait|poll|keep\s+waiting)\s+(?:for|until|till|on)\s+(?P<x>.+?)"
               rf"(?:\s*,?\s*(?:for\s+)?(?:up\s*to|at\s+most|within|for|no\s+more\s+than|"
@@ -180,7 +179,7 @@ def parse_wait(c: str, quoted: list[str], screen: Hierarchy,
     if m:
         target, appear = _wait_target(m.group("x"), quoted)
         seconds = to_seconds(m.group("n"), m.group("u")) if m.group("n") else None
-        return [Intent(I.WAIT_FOR, target, seconds=seconds, checked=appear)]
+        return [Intent(Action.WAIT_FOR, target, seconds=seconds, checked=appear)]
     return None
 
 
@@ -213,17 +212,17 @@ def parse_scroll(c: str, quoted: list[str], screen: Hierarchy,
             x = re.sub(rf"\s+(?:(?:is|are|becomes?|gets?)\s+{VISIBLE}|{APPEAR}|"
                        r"is\s+in\s+view|comes?\s+into\s+view|is\s+reached)$", "", x, flags=re.I)
         target = target_of(x, quoted, assertion=True)
-        return [Intent(I.SCROLL_TO, target, value=_direction(m.group("d") or m.group("d2"),
-                                                             verb))]
+        finger = _direction(m.group("d") or m.group("d2"), verb)
+        return [Intent(Action.SCROLL_TO, target, value=finger)]
     m = match(rf"^(?P<v>scroll|swipe)(?:\s+(?P<d>{_DIR}))?{_AREA}?\s+(?:all\s+the\s+way\s+)?"
               r"(?:to|towards)\s+(?:the\s+)?(?P<x>.+)$", c)
     if m:
         x = re.sub(r"\s+of\s+the\s+(?:page|screen|list)$", "", m.group("x"), flags=re.I)
         if x.lower() in _EDGES:
-            return [Intent(I.SCROLL_TO, None, value=_EDGES[x.lower()])]
+            return [Intent(Action.SCROLL_TO, None, value=_EDGES[x.lower()])]
         target = target_of(x, quoted, assertion=True)
         verb = m.group("v").lower()
-        return [Intent(I.SCROLL_TO, target, value=_direction(m.group("d"), verb))]
+        return [Intent(Action.SCROLL_TO, target, value=_direction(m.group("d"), verb))]
     m = match(rf"^(?P<v>scroll|swipe|fling|flick)(?:\s+(?P<d>{_DIR}))?{_AREA}?"
               rf"(?:\s+(?P<d2>{_DIR}))?"
               r"(?:\s+(?:on|in|over|across)\s+(?:the\s+)?(?P<x>.+?))?"
@@ -236,7 +235,7 @@ def parse_scroll(c: str, quoted: list[str], screen: Hierarchy,
         elif m.group("w"):
             count = {"once": 1, "twice": 2, "thrice": 3}[m.group("w").lower()]
         target = target_of(m.group("x"), quoted) if m.group("x") else None
-        return [Intent(I.SWIPE, target, value=_direction(m.group("d") or m.group("d2"), verb),
+        return [Intent(Action.SWIPE, target, value=_direction(m.group("d") or m.group("d2"), verb),
                        count=max(1, min(count, 20)))]
     return None
 
@@ -250,7 +249,7 @@ _KEYS = {"enter": "enter", "return": "enter", "done": "enter", "go": "enter", "s
 
 
 def _typed_before(prev: list[Intent]) -> bool:
-    return bool(prev) and prev[-1].action in (I.TYPE, I.SMS_CODE)
+    return bool(prev) and prev[-1].action in (Action.TYPE, Action.SMS_CODE)
 
 
 def parse_key(c: str, quoted: list[str], screen: Hierarchy,
@@ -259,10 +258,10 @@ def parse_key(c: str, quoted: list[str], screen: Hierarchy,
              r"the\s+keyboard))?$", c):
         word = c.split()[0].lower()
         if _typed_before(prev):
-            return [Intent(I.KEY, value="enter")]
+            return [Intent(Action.KEY, value="enter")]
         if on_screen(screen, word):
-            return [Intent(I.TAP, Target.of(word))]
-        return [Intent(I.KEY, value="search" if word == "search" else "enter")]
+            return [Intent(Action.TAP, Target.of(word))]
+        return [Intent(Action.KEY, value="search" if word == "search" else "enter")]
     m = match(r"^(?:press|hit|tap|push|use|send|click)(?:\s+(?:on\s+)?the)?\s+(?P<k>enter|return|"
               r"search|done|go|next|tab|home|delete|backspace|escape|esc|space|menu)"
               r"(?:\s+(?P<s>key|button))?(?:\s+(?:on|of)\s+(?:the\s+)?(?:keyboard|device|phone))?$",
@@ -272,12 +271,12 @@ def parse_key(c: str, quoted: list[str], screen: Hierarchy,
     k = m.group("k").lower()
     if k in ("enter", "return") or m.group("s") == "key" or re.search(r"keyboard|device|phone",
                                                                       c, re.I):
-        return [Intent(I.KEY, value=_KEYS[k])]
+        return [Intent(Action.KEY, value=_KEYS[k])]
     if on_screen(screen, k):
         return None  # "press Search" with a Search button on screen: a tap
     if k == "home":
-        return [Intent(I.KEY, value="home")]
-    return [Intent(I.KEY, value=_KEYS[k])]
+        return [Intent(Action.KEY, value="home")]
+    return [Intent(Action.KEY, value=_KEYS[k])]
 
 
 # --- toggles -------------------------------------------------------------------------------
@@ -291,20 +290,20 @@ def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
                   rf"(?P<s>{STATE}|true|false)$", c))
     if m:
         x = m.group("x")
-        return [Intent(I.TAP, target_of(x, quoted), checked=STATE_WORDS[m.group("s").lower()])]
+        return [Intent(Action.TAP, target_of(x, quoted), checked=STATE_WORDS[m.group("s").lower()])]
     m = match(r"^(?P<v>enable|disable|activate|deactivate)\s+(?P<x>.+)$", c)
     if m:
         on = m.group("v").lower() in ("enable", "activate")
-        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=on)]
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=on)]
     m = match(r"^(?:check|tick|mark)\s+(?P<x>.+?\s+(?:checkbox|check\s+box|box|option))$", c)
     if m:
-        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=True)]
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
     m = match(r"^(?:uncheck|untick|unmark|deselect|unselect)\s+(?P<x>.+)$", c)
     if m:
-        return [Intent(I.TAP, target_of(m.group("x"), quoted), checked=False)]
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=False)]
     m = match(r"^(?:toggle|flip)\s+(?P<x>.+)$", c)
     if m:
-        return [Intent(I.TAP, target_of(m.group("x"), quoted))]
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted))]
     return None
 
 
@@ -327,7 +326,7 @@ def _fieldlike(x: str, quoted: list[str], screen: Hierarchy) -> bool:
 def _type(value: str, target: str | None, quoted: list[str], submit: bool = False) -> list[Intent]:
     v, _ = unquote(value, quoted)
     t = target_of(target, quoted) if target else None
-    return [Intent(I.TYPE, t, value=v, submit=submit)]
+    return [Intent(Action.TYPE, t, value=v, submit=submit)]
 
 
 def parse_type(c: str, quoted: list[str], screen: Hierarchy,
@@ -369,7 +368,7 @@ def parse_type(c: str, quoted: list[str], screen: Hierarchy,
             return _type(value, x, quoted, submit or is_search)
     if is_search:
         # "Search for wireless headphones": into the search input, then enter
-        return [Intent(I.TYPE, _search_target(screen), value=unquote(rest, quoted)[0],
+        return [Intent(Action.TYPE, _search_target(screen), value=unquote(rest, quoted)[0],
                        submit=True)]
     return _type(rest, None, quoted, submit)
 
@@ -392,7 +391,7 @@ def parse_clear(c: str, quoted: list[str], screen: Hierarchy,
     x = m.group("x")
     if x and x.lower().strip() in ("it", "field", "the field", "input", "the input", "text"):
         x = None
-    return [Intent(I.CLEAR, target_of(x, quoted) if x else None)]
+    return [Intent(Action.CLEAR, target_of(x, quoted) if x else None)]
 
 
 # --- taps ----------------------------------------------------------------------------------
@@ -417,7 +416,7 @@ def parse_tap(c: str, quoted: list[str], screen: Hierarchy,
                  else {"twice": 2, "thrice": 3}[times.group("w").lower()])
     x = re.sub(r"\s+to\s+(?:open|go|navigate|continue|proceed|submit|confirm)\b.*$", "", x,
                flags=re.I) if not on_screen(screen, unquote(x, quoted)[0], 0.97) else x
-    return [Intent(I.TAP, target_of(x, quoted, screen=screen), count=count)]
+    return [Intent(Action.TAP, target_of(x, quoted, screen=screen), count=count)]
 
 
 def fallback_tap(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] | None:
@@ -425,7 +424,7 @@ def fallback_tap(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] |
     phrase, exact = unquote(c, quoted)
     target = Target.of(phrase, exact=exact)
     if any(m.score >= 0.9 for m in candidates(screen, target, "tap")):
-        return [Intent(I.TAP, target)]
+        return [Intent(Action.TAP, target)]
     return None
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qualgent.agent import intents as I  # noqa: N812 - the intent vocabulary, short
-from qualgent.agent.intents import Intent
+from qualgent.agent.intents import Action, Intent
 from qualgent.agent.planning.rules.clauses import ACTION_VERBS
 from qualgent.agent.planning.rules.phrases import (
     APPEAR,
@@ -46,9 +45,10 @@ _ATTRIBUTE_NOUNS = frozenset({
 def _assertion(x: str, quoted: list[str], negative: bool,
                state: str | None = None) -> list[Intent]:
     if state is not None:
-        return [Intent(I.ASSERT_VISIBLE, target_of(x, quoted), checked=STATE_WORDS[state.lower()])]
+        return [Intent(Action.ASSERT_VISIBLE, target_of(x, quoted),
+                       checked=STATE_WORDS[state.lower()])]
     target = target_of(x, quoted, assertion=True, ordinal_ok=False)
-    return [Intent(I.ASSERT_NOT_VISIBLE if negative else I.ASSERT_VISIBLE, target)]
+    return [Intent(Action.ASSERT_NOT_VISIBLE if negative else Action.ASSERT_VISIBLE, target)]
 
 
 def parse_assert(c: str, quoted: list[str], screen: Hierarchy,

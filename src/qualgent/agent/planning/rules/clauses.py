@@ -15,7 +15,7 @@ from qualgent.agent.intents import Target
 from qualgent.agent.matching import candidates, index
 from qualgent.agent.planning.rules.phrases import protect_quotes, restore
 from qualgent.agent.text import tokens
-from qualgent.drivers.base import Hierarchy
+from qualgent.drivers.base import ElementKind, Hierarchy
 
 # ------------------------------------------------------------------------------ verbs
 
@@ -157,7 +157,8 @@ def _accept_split(left: str, sep: str, rest: str, idx: _LazyIndex | None,
     if idx is not None:
         piece = strip_lead(_next_piece(rest))
         label = restore(piece, quoted)
-        if label and any(m.score >= 0.9 and (m.element.clickable or m.element.kind == "button")
-                         for m in candidates(idx.screen, Target.of(label, exact=True), "tap")):
+        found = candidates(idx.screen, Target.of(label, exact=True), "tap") if label else []
+        if any(m.score >= 0.9 and (m.element.clickable or m.element.kind == ElementKind.BUTTON)
+               for m in found):
             return True
     return False
