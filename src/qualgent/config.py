@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """Shared rate-limit window for several API processes (redis://host:port/db)."""
     rate_limit: str = "10/second"
+    auth_failure_limit: str = "20/minute"
+    """Failed authentications per client address; beyond it, unknown keys get 429 unlooked-up."""
+    trusted_proxies: str = ""
+    """Proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For names the client. Empty: none."""
+    key_cache_seconds: float = 60.0
+    """How long a process keeps an authenticated key (revocation is immediate); 0: no cache."""
     max_single_upload_mb: int = 2048
     max_json_body_bytes: int = 1024 * 1024
     """Cap on any request body but an upload's; larger ones get 413 before being read."""

@@ -32,10 +32,17 @@ def test_missing_malformed_unknown_key(server: Server) -> None:
                "invalid_api_key")
 
 
-def test_revoked_key_is_refused(db: Db, org: Org, server: Server) -> None:
+def test_revoked_key_is_refused_exactly_like_an_unknown_one(
+    db: Db, org: Org, server: Server
+) -> None:
+    """Telling them apart would confirm that a leaked key once existed."""
     assert org.http.get("/v1/test-cases/list").status_code == 200
     db.admin("revoke_key", org.key)
-    _error(org.http.get("/v1/test-cases/list"), 401, "invalid_api_key")
+    revoked = _error(org.http.get("/v1/test-cases/list"), 401, "invalid_api_key")
+    with server.client("qg_" + "z" * 43) as c:
+        unknown = _error(c.get("/v1/test-cases/list"), 401, "invalid_api_key")
+    assert revoked == unknown
+    assert "unknown or has been revoked" in revoked["message"]
 
 
 def test_second_key_works_and_keys_are_stored_hashed(db: Db, org: Org, server: Server) -> None:

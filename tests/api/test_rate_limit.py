@@ -39,9 +39,29 @@ def test_limit_headers_and_429(db_url: str, db: Db, tmp_path: Path) -> None:
         # The window slides: after a second the key is served again.
         time.sleep(1.1)
         assert org.http.get("/v1/categories/list").status_code == 200
-        # Outside /v1 nothing is limited.
+    finally:
+        server.stop()
+
+
+def test_healthz_and_keyless_requests_share_a_window_per_address(
+    db_url: str, tmp_path: Path
+) -> None:
+    """/healthz queries the database: it is limited per client address, like requests that
+    carry no key; /livez touches nothing and is not limited."""
+    server = start_server(db_url, tmp_path / "data", rate_limit="10/second")
+    try:
         with server.client() as c:
-            assert all(c.get("/healthz").status_code == 200 for _ in range(15))
+            health = [c.get("/healthz") for _ in range(8)]
+            keyless = [c.get("/v1/apps/list") for _ in range(4)]
+            assert [r.status_code for r in health] == [200] * 8
+            assert [r.status_code for r in keyless] == [401, 401, 429, 429]
+            r = c.get("/healthz")
+            body = _error(r, 429, "rate_limited")
+            assert int(r.headers["Retry-After"]) >= 1 and body["details"]["limit"] == 10
+            assert r.headers["X-RateLimit-Remaining"] == "0"
+            assert all(c.get("/livez").status_code == 200 for _ in range(30))
+            time.sleep(1.1)
+            assert c.get("/healthz").json() == {"status": "ok"}
     finally:
         server.stop()
 

@@ -1,28 +1,33 @@
-"""X-Api-Key authentication: every /v1 request resolves to exactly one organization."""
+"""X-Api-Key authentication: every /v1 request resolves to exactly one organization.
+
+Keys that authenticated are kept in the process's KeyCache (see qualgent.api.keycache), so
+a polling client costs no key lookup; a failed authentication is reported to the rate
+limiter, which refuses further unknown keys from that address before they reach the
+database.
+"""
 
 from __future__ import annotations
 
 import hmac
-import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from qualgent.api.errors import ApiError
+from qualgent.api.keycache import KeyCache, Principal
 from qualgent.api.keys import hash_key, well_formed
+from qualgent.api.ratelimit import note_failed_authentication
+
+__all__ = ["Auth", "Principal", "SECURITY_SCHEME", "principal"]
 
 _LOOKUP = (
     "SELECT k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan "
     "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1"
 )
 
-
-@dataclass(frozen=True)
-class Principal:
-    organization_id: uuid.UUID
-    user_id: uuid.UUID
-    key_id: uuid.UUID
+INVALID_KEY = "The API key is not valid: it is unknown or has been revoked."
+"""One answer for unknown and revoked keys: telling them apart would confirm that a leaked
+key once existed."""
 
 
 def _unauthorized(message: str, error: str = "invalid_api_key") -> ApiError:
@@ -38,19 +43,27 @@ async def principal(request: Request) -> Principal:
     if not key:
         raise _unauthorized("Send your API key in the X-Api-Key header.", "missing_api_key")
     if not well_formed(key):
+        note_failed_authentication(request.scope)
         raise _unauthorized("The API key is malformed: keys start with qg_.")
     digest = hash_key(key)
+    cache: KeyCache = request.app.state.key_cache
+    known = cache.get(digest)
+    if known is not None:
+        return known
+    ticket = cache.ticket()
     row = await request.app.state.ctx.pg.fetchrow(_LOOKUP, digest)
-    if row is None or not hmac.compare_digest(row["key_hash"], digest):
-        raise _unauthorized("The API key is not valid.")
-    if row["revoked_at"] is not None:
-        raise _unauthorized("The API key has been revoked.")
+    if (row is None or not hmac.compare_digest(row["key_hash"], digest)
+            or row["revoked_at"] is not None):
+        note_failed_authentication(request.scope)
+        raise _unauthorized(INVALID_KEY)
     if row["plan"] != "enterprise":
         raise ApiError(
             403, "plan_required", "API access needs an enterprise plan; contact sales.",
             {"plan": row["plan"]},
         )
-    return Principal(row["organization_id"], row["user_id"], row["id"])
+    found = Principal(row["organization_id"], row["user_id"], row["id"])
+    cache.put(digest, found, ticket)
+    return found
 
 
 Auth = Annotated[Principal, Depends(principal)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qualgent.api.keycache import CHANNEL as KEY_CHANNEL
 from qualgent.api.keys import display_prefix, hash_key, new_key
 from qualgent.db.models import ApiKey, Category, CreditLedger, Device, Organization, User
 
@@ -59,13 +60,19 @@ async def create_key(db: AsyncSession, org_id: str) -> dict:
 
 
 async def revoke_key(db: AsyncSession, key: str) -> dict:
+    """Revoke at once: the NOTIFY, delivered on commit, drops the key from every API
+    process's key cache. Sent again for a key already revoked, so re-running the command
+    always leaves every process refusing it."""
     row = (await db.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
     if row is None:
         raise AdminError("No such API key.")
+    prefix = row.prefix
     if row.revoked_at is None:
         row.revoked_at = func.now()
-        await db.commit()
-    return {"revoked": True, "prefix": row.prefix}
+    await db.execute(text("SELECT pg_notify(:channel, :key_id)"),
+                     {"channel": KEY_CHANNEL, "key_id": str(row.id)})
+    await db.commit()
+    return {"revoked": True, "prefix": prefix}
 
 
 async def add_credits(db: AsyncSession, org_id: str, amount: int) -> dict:
