@@ -100,7 +100,8 @@ async def run_all(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
 
 async def _enqueue(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
                    runs: list[NewRun], cost_per_run: int) -> list[QueuedRun]:
-    # The reads are done: end their transaction so the session's connection is back in its
+    # The reads are done: end their transaction (a commit that writes nothing, and unlike a
+    # rollback leaves the caller's objects loaded) so the session's connection is back in its
     # pool while this request waits on the organization's row lock.
-    await db.rollback()
+    await db.commit()
     return await lifecycle.enqueue(pool, org_id, runs, cost_per_run)
