@@ -89,17 +89,26 @@ def test_a_lost_device_leaves_the_pool_and_the_retry_runs_elsewhere(
     assert db.scalar("SELECT credits FROM organizations WHERE id=$1::uuid", org.id) == 99
 
 
-def test_a_worker_declared_dead_stops_itself(db: Db, server: Server, db_url: str) -> None:
-    device = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14"))
-    settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
-                        blob_dir=server.settings.blob_root, lease_seconds=0.6,
-                        poll_seconds=0.2)
-    host = DeviceHost(settings, db_url, LocalBlobStore(settings.blob_root), [device])
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(host.run(),), daemon=True)
-    thread.start()
-    eventually(lambda: db.scalar("SELECT count(*) FROM workers") >= 1)
-    db.fetch("UPDATE workers SET stopped_at = now()")  # what the reaper does to a silent host
-    thread.join(10)
-    assert not thread.is_alive()
-    assert db.scalar("SELECT count(*) FROM devices WHERE available") == 0
+def test_a_worker_declared_dead_registers_again_and_keeps_working(
+    org: Org, db: Db, server: Server, db_url: str, tmp_path: Path, pixel: dict
+) -> None:
+    upload_demo(org, tmp_path)
+    host = Host(server, db_url, SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms")),
+                max_attempts=2)
+    try:
+        eventually(lambda: db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                                     "AND available") == 1)
+        # What the reaper does to a host silent for two leases (say, a long database outage).
+        db.fetch("WITH w AS (UPDATE workers SET stopped_at = now() RETURNING id) "
+                 "UPDATE devices SET available = false WHERE worker_id IN (SELECT id FROM w)")
+        eventually(lambda: db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                                     "AND available") == 1, timeout=10)
+        assert host.thread.is_alive()
+        assert db.scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 1
+        run_id = run_case(org, ["Open the app", 'Verify "Sign in" is shown'])
+        assert wait_terminal(org, [run_id])[run_id]["status"] == "passed"
+    finally:
+        host.stop()
+    assert not host.thread.is_alive()
+    assert db.scalar("SELECT count(*) FROM devices WHERE available AND worker_id IS NOT NULL") == 0
+    assert db.scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL") == 0

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qualgent import __version__
-from qualgent.api import errors, logs
-from qualgent.api.auth import SECURITY_SCHEME
+from qualgent.api import errors, logs, openapi
 from qualgent.api.bodies import BodyGuard
 from qualgent.api.context import Context
 from qualgent.api.errors import UnhandledErrors, database_unavailable
@@ -25,17 +24,6 @@ from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.pool import asyncpg_dsn, create_pool
 from qualgent.queue import reaper
 from qualgent.storage import LocalBlobStore
-
-
-async def _reap_forever(settings: Settings, pg) -> None:  # noqa: ANN001 - asyncpg.Pool
-    """The API reaps expired leases too, so runs of a dead host return to the queue even
-    while no worker is alive; concurrent reapers are safe (SKIP LOCKED)."""
-    while True:
-        await asyncio.sleep(settings.lease_seconds / 2)
-        try:
-            await reaper.reap(pg, settings.max_attempts, settings.lease_seconds * 2)
-        except Exception:  # noqa: BLE001 - a failed pass is retried on the next tick
-            log.exception("reaper pass failed")
 
 
 def from_environment() -> FastAPI:
@@ -68,7 +56,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             pg=pg,
             blobs=LocalBlobStore(settings.blob_root),
         )
-        reaping = asyncio.create_task(_reap_forever(settings, pg))
+        reaping = asyncio.create_task(reaper.reap_forever(pg, settings))
         # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)
         listening = asyncio.create_task(app.state.key_cache.listen(asyncpg_dsn(database_url)))
         try:
@@ -130,25 +118,6 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                    devices_router):
         app.include_router(router, prefix="/v1")
     app.include_router(downloads)
-    _document_auth(app)
+    openapi.install(app)
     return app
 
-
-def _document_auth(app: FastAPI) -> None:
-    """Declare X-Api-Key on every /v1 operation in the OpenAPI schema. The key is read by a
-    plain dependency: FastAPI's security classes cost a dependency level on every request."""
-    build = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = build()
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})[
-                "ApiKey"] = SECURITY_SCHEME
-            for path, operations in schema["paths"].items():
-                if path.startswith("/v1/"):
-                    for operation in operations.values():
-                        operation["security"] = [{"ApiKey": []}]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi

@@ -1,9 +1,24 @@
-"""A plain asyncpg pool for the hot paths: API key lookup, job polling, the worker's queue.
+"""A plain asyncpg pool, and the rule for which code talks to the database how.
 
-Measured on this project: a query through SQLAlchemy's async engine costs ~0.55 ms of CPU
-against ~0.06 ms on a bare asyncpg connection with its cached prepared statements. CI polls
-job status constantly and workers claim and report constantly, so those statements skip the
-ORM; the rest of the API (its writes included) goes through SQLAlchemy.
+The database-access rule (the one place it is stated):
+
+- The run lifecycle (`qualgent.queue.lifecycle`: enqueue, claim, renew, finish, requeue,
+  reap, refund; and the device hosts' rows, `qualgent.queue.hosts`) and the hot read paths
+  (API key lookup, job status, job lists, step traces: `qualgent.runs.queries`) use raw
+  asyncpg on this pool, with each SQL statement written out and named once, as a module
+  constant.
+- The feature services (create/read/update/delete of organizations, apps, test cases and their
+  versions, categories, devices' catalog) use the SQLAlchemy ORM on `qualgent.db.engine`.
+
+Why: measured on this project, a query through SQLAlchemy's async engine costs ~0.55 ms of
+CPU against ~0.06 ms on a bare asyncpg connection with its cached prepared statements. CI
+polls job status constantly, submits batches, and workers claim and report constantly, so
+those statements skip the ORM (and many are one round trip of several CTEs, which the ORM
+would not make clearer). The rest is rarely hot and reads better as ORM code.
+
+`UNAVAILABLE` names the errors that mean "the database cannot be reached right now" (down,
+restarting, connection dropped, too many clients): callers that must ride out an outage
+retry those, and only those.
 """
 
 from __future__ import annotations
@@ -12,6 +27,15 @@ import json
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unix socket gone (ConnectionError, FileNotFoundError)
+    TimeoutError,  # connect timeout
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was dropped
+    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, terminated
+    asyncpg.InsufficientResourcesError,  # class 53: too many clients, out of memory
+    asyncpg.InterfaceError,  # the client's connection closed under it
+)
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -148,7 +148,8 @@ refund_total AS (
 # One statement, one round trip: lock the organization's row, check the balance, debit it,
 # write the ledger row, insert every run, notify. Concurrent batches of one organization
 # queue up on the row lock, so they can never overdraw it; short of credits, nothing is
-# written (the `available` column says what there was).
+# written (the `available` column says what there was). Runs of a batch are a microsecond
+# apart, so they are claimed in the order they were submitted.
 _ENQUEUE = f"""
 WITH org AS MATERIALIZED (
     SELECT credits FROM organizations WHERE id = $1 FOR UPDATE
@@ -165,18 +166,19 @@ WITH org AS MATERIALIZED (
         id, organization_id, batch_id, test_case_id, test_case_version_id, version_number,
         app_file_id, status, progress, priority, priority_rank, device_name, device_platform,
         device_os_version, device_orientation, use_sim, mode, cache_fallback, recording_run_id,
-        audit_source_run_id, resolved_steps, vars, warnings, credits_charged)
+        audit_source_run_id, resolved_steps, vars, warnings, credits_charged, created_at)
     SELECT u.id, $1, $3, u.case_id, u.version_id, u.version_number, u.app_id, '{QUEUED}', 0,
            u.priority, u.priority_rank, u.device_name, u.platform, u.os_version, u.orientation,
            u.use_sim, u.mode, u.cache_fallback, u.recording_run_id, u.audit_source_run_id,
-           u.steps::jsonb, u.vars::jsonb, u.warnings::jsonb, $4
+           u.steps::jsonb, u.vars::jsonb, u.warnings::jsonb, $4,
+           now() + make_interval(secs => (u.n - 1) / 1e6)
     FROM unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::int[], $9::uuid[], $10::text[],
                 $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[],
                 $16::bool[], $17::text[], $18::text[], $19::uuid[], $20::uuid[], $21::text[],
-                $22::text[], $23::text[])
+                $22::text[], $23::text[]) WITH ORDINALITY
          AS u(id, case_id, version_id, version_number, app_id, priority, priority_rank,
               device_name, platform, os_version, orientation, use_sim, mode, cache_fallback,
-              recording_run_id, audit_source_run_id, steps, vars, warnings)
+              recording_run_id, audit_source_run_id, steps, vars, warnings, n)
     WHERE EXISTS (SELECT FROM debit)
     RETURNING id
 )
@@ -234,28 +236,33 @@ _MATCH = """d.name = r.device_name AND d.platform = r.device_platform
 #  idle:      this worker's idle devices (not busy here either: $4), locked; SKIP LOCKED so
 #             two claims of one worker never book the same device.
 #  candidate: the oldest highest-priority queued runs that some idle device can take, at most
-#             one per idle device; MATERIALIZED + LIMIT + SKIP LOCKED, so the planner cannot
-#             update more rows than it locked, and it walks ix_test_runs_queue in order.
+#             $3 and one per idle device; MATERIALIZED + LIMIT + SKIP LOCKED, so the planner
+#             cannot update more rows than it locked, and it walks ix_test_runs_queue in order.
 #  pairing:   in that order, each run takes the first matching device no earlier run took,
 #             devices without a SIM first (keeping SIM devices for the runs that need one).
 #             A run no free device matches stays queued (its lock ends with the statement).
 # Then the devices are marked busy and the runs running, with a lease.
 _CLAIM = f"""
-WITH idle AS MATERIALIZED (
+WITH RECURSIVE idle AS MATERIALIZED (
     SELECT d.id, d.name, d.platform, d.os_version, d.sms_enabled
     FROM devices d
     WHERE d.worker_id = $1 AND d.available AND d.current_run_id IS NULL
       AND d.id <> ALL ($4::uuid[])
-    LIMIT $3
     FOR UPDATE SKIP LOCKED
+), profile AS (
+    SELECT DISTINCT name, platform, os_version, sms_enabled FROM idle
 ), candidate AS MATERIALIZED (
-    SELECT r.id, r.device_name, r.device_platform, r.device_os_version, r.use_sim,
+    SELECT DISTINCT r.id, r.device_name, r.device_platform, r.device_os_version, r.use_sim,
            r.priority_rank, r.created_at
-    FROM test_runs r
-    WHERE r.status = '{QUEUED}' AND EXISTS (SELECT FROM idle d WHERE {_MATCH})
-    ORDER BY r.priority_rank DESC, r.created_at, r.id
-    LIMIT (SELECT count(*) FROM idle)
-    FOR UPDATE OF r SKIP LOCKED
+    FROM profile d CROSS JOIN LATERAL (
+        SELECT r.id, r.device_name, r.device_platform, r.device_os_version, r.use_sim,
+               r.priority_rank, r.created_at
+        FROM test_runs r
+        WHERE r.status = '{QUEUED}' AND {_MATCH}
+        ORDER BY r.priority_rank DESC, r.created_at, r.id
+        LIMIT least($3, (SELECT count(*) FROM idle))
+        FOR UPDATE OF r SKIP LOCKED
+    ) r
 ), ranked AS (
     SELECT c.*, row_number() OVER (ORDER BY c.priority_rank DESC, c.created_at, c.id) AS n
     FROM candidate c
@@ -264,7 +271,7 @@ WITH idle AS MATERIALIZED (
     UNION ALL
     SELECT r.n, r.id, pick.id, array_remove(p.taken || pick.id, NULL)
     FROM pairing p
-    JOIN ranked r ON r.n = p.n + 1
+    JOIN ranked r ON r.n = p.n + 1 AND cardinality(p.taken) < $3
     LEFT JOIN LATERAL (
         SELECT d.id FROM idle d
         WHERE {_MATCH} AND d.id <> ALL (p.taken)

@@ -1,5 +1,9 @@
 """Running one claimed run on one device: fetch the build, install, let the agent work,
-record every step as it completes, and write the outcome while we still own the run."""
+record every step as it completes, and report the outcome while we still own the run.
+
+Every database write is conditioned on still holding the run, and retried through a short
+database outage for as long as the run's lease lasts (`worker.outage`).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,24 @@ import asyncio
 import logging
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 from qualgent.agent import RunOutcome, StepResult, audit, run_steps
+from qualgent.db.pool import UNAVAILABLE
 from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
-from qualgent.queue import runs as q
+from qualgent.queue import lifecycle as q
+from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
 from qualgent.storage import BlobStore
+from qualgent.worker.outage import LeaseOver, until_lease_ends
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+INFRA = FailureCategory.INFRASTRUCTURE
 
 
 @dataclass
@@ -25,9 +36,22 @@ class Execution:
     """A run in flight; `stop` asks the agent to stop after its current step."""
 
     claimed: q.Claimed
+    lease_until: float  # time.monotonic() when our lease ends, as last renewed
     stop: bool = False
-    lost: bool = False  # the lease was taken from us: write nothing more
+    lost: bool = False  # the lease was taken from us (or ran out): write nothing more
     task: asyncio.Task | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """What an execution writes through: its host's pool and identity, and the host's batch
+    of finishes (runs ending together are written in one statement)."""
+
+    pool: asyncpg.Pool
+    worker_id: uuid.UUID
+    finish: Callable[[q.Outcome], Awaitable[bool]]
+    quarantine: Callable[[uuid.UUID], Awaitable[None]]
+    max_attempts: int
 
 
 def screenshot_key(run_id: uuid.UUID, attempt: int, index: int) -> str:
@@ -52,57 +76,63 @@ def _step_row(result: StepResult, key: str | None) -> dict:
     }
 
 
-async def execute(pool: asyncpg.Pool, blobs: BlobStore, worker_id: uuid.UUID, device: Device,
-                  run: Execution, max_attempts: int) -> None:
+async def _held(run: Execution, op: Callable[[], Awaitable[T]], what: str) -> T | None:
+    """op() while the lease lasts; None (and the run given up) once it is over."""
+    try:
+        return await until_lease_ends(op, lambda: run.lease_until, what)
+    except LeaseOver as exc:
+        log.warning("run %s: %s; giving it up", run.claimed.run_id, exc)
+        run.lost = True
+        return None
+
+
+async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Execution) -> None:
     claimed = run.claimed
     loop = asyncio.get_running_loop()
+    pool, me, run_id = rep.pool, rep.worker_id, claimed.run_id
 
     def on_step(result: StepResult, progress: int) -> None:
-        """Called in the agent's thread after each step."""
+        """Called in the agent's thread after each step; waits until the step is written."""
         if run.lost:
             return
         key = None
         if result.screenshot:
-            key = screenshot_key(claimed.run_id, claimed.attempt, result.index)
+            key = screenshot_key(run_id, claimed.attempt, result.index)
             blobs.put(key, result.screenshot)
         row = _step_row(result, key)
 
-        async def write() -> None:
-            ok = await q.record_step(pool, claimed.run_id, worker_id, claimed.attempt, row)
-            ok = ok and await q.progress(pool, claimed.run_id, worker_id, min(progress, 99))
-            if not ok:
+        async def write() -> bool:
+            return (await q.record_step(pool, run_id, me, claimed.attempt, row)
+                    and await q.progress(pool, run_id, me, min(progress, 99)))
+
+        async def write_held() -> None:
+            if not await _held(run, write, f"step {result.index + 1}"):
                 run.lost = True
 
-        asyncio.run_coroutine_threadsafe(write(), loop).result()
+        asyncio.run_coroutine_threadsafe(write_held(), loop).result()
 
-    app = await pool.fetchrow(
-        "SELECT file_path, package_name FROM app_files WHERE id = $1", claimed.app_file_id
-    )
     recording = None
     if claimed.mode == "cached" and claimed.recording_run_id:
-        recorded = await q.trace(pool, claimed.recording_run_id)
-        recording = [s["actions"] for s in recorded]
+        recording_id = claimed.recording_run_id
+        recorded = await _held(run, lambda: q.trace(pool, recording_id), "the recording")
+        recording = [s["actions"] for s in recorded or []]
     agent_args = {"on_step": on_step, "should_stop": lambda: run.stop or run.lost,
                   "recording": recording, "fallback": claimed.cache_fallback or "agent"}
     try:
         outcome = await asyncio.to_thread(
-            _install_and_run, blobs, device, app["file_path"], app["package_name"],
+            _install_and_run, blobs, device, claimed.build_key, claimed.package_name,
             claimed.steps, agent_args,
         )
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the run running forever
-        log.exception("run %s crashed the worker's executor", claimed.run_id)
-        outcome = RunOutcome("failed", "infrastructure",
+        log.exception("run %s crashed the worker's executor", run_id)
+        outcome = RunOutcome(RunStatus.FAILED, INFRA,
                              f"The device host failed while running this test: {exc}", [])
-    if outcome.failure_category == "infrastructure" and not await asyncio.to_thread(
-            _answers, device):
+    if outcome.failure_category == INFRA and not await asyncio.to_thread(_answers, device):
         # Take a lost device out of the pool first, so a retry goes to a healthy one.
         log.warning("device %s stopped answering; taking it out of the pool",
                     device.profile.name)
-        await pool.execute(_QUARANTINE, claimed.device_id)
-    await _report(pool, worker_id, run, outcome, max_attempts)
-
-
-_QUARANTINE = "UPDATE devices SET available = false WHERE id = $1"
+        await _held(run, lambda: rep.quarantine(claimed.device_id), "quarantine")
+    await _report(rep, run, outcome)
 
 
 def _answers(device: Device) -> bool:
@@ -127,42 +157,55 @@ def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
             installed = device.install(build)
         except DeviceFailure as exc:
             what = "install" if exc.category == "app" else "reach the device to install"
-            return RunOutcome("failed", exc.category,
+            return RunOutcome(RunStatus.FAILED, FailureCategory(exc.category),
                               f"Could not {what} the build: {exc}", [])
         return run_steps(device, installed.package or package, steps, **agent_args)
 
 
-async def _report(pool: asyncpg.Pool, worker_id: uuid.UUID, run: Execution,
-                  outcome: RunOutcome, max_attempts: int) -> None:
+async def _report(rep: Reporter, run: Execution, outcome: RunOutcome) -> None:
     claimed = run.claimed
+    pool, me, run_id = rep.pool, rep.worker_id, claimed.run_id
     if run.lost:
-        log.warning("run %s: lease lost, result discarded", claimed.run_id)
+        log.warning("run %s: lease lost, result discarded", run_id)
+        await _release(pool, claimed)
         return
-    if run.stop and outcome.status != "passed" and not _finished_all(outcome, claimed):
+    if run.stop and outcome.status != RunStatus.PASSED and not _finished_all(outcome, claimed):
         # Shutting down: hand the run back without counting this attempt against it.
-        await q.requeue(pool, claimed.run_id, worker_id, count_attempt=False)
+        await _held(run, lambda: q.requeue(pool, run_id, me, count_attempt=False), "hand back")
         return
-    if outcome.failure_category == "infrastructure" and claimed.attempt < max_attempts:
-        log.info("run %s: infrastructure failure, retrying (%s)", claimed.run_id,
-                 outcome.explanation)
-        await q.requeue(pool, claimed.run_id, worker_id, count_attempt=True)
+    if outcome.failure_category == INFRA and claimed.attempt < rep.max_attempts:
+        log.info("run %s: infrastructure failure, retrying (%s)", run_id, outcome.explanation)
+        await _held(run, lambda: q.requeue(pool, run_id, me, count_attempt=True), "requeue")
         return
     explanation, report = outcome.explanation, None
     if claimed.audit_source_run_id:
-        report = audit.compare([_step_row(s, None) for s in outcome.steps],
-                               await q.trace(pool, claimed.audit_source_run_id),
-                               str(claimed.audit_source_run_id))
-        if outcome.status == "failed":
+        source_id = claimed.audit_source_run_id
+        source = await _held(run, lambda: q.trace(pool, source_id), "the audit source")
+        report = audit.compare([_step_row(s, None) for s in outcome.steps], source or [],
+                               str(source_id))
+        if outcome.status == RunStatus.FAILED:
             explanation = f"{explanation} {audit.sentence(report)}"
     replayed = healed = None
     if claimed.mode == "cached":
-        replayed = sum(s.replay == "replayed" and s.status == "passed" for s in outcome.steps)
+        replayed = sum(s.replay == "replayed" and s.status == StepStatus.PASSED
+                       for s in outcome.steps)
         healed = sum(s.replay == "healed" for s in outcome.steps)
-    await q.finish(pool, claimed.run_id, worker_id, outcome.status, outcome.failure_category,
-                   explanation, replayed=replayed, healed=healed, audit=report)
+    result = q.Outcome(run_id, RunStatus(outcome.status),
+                       outcome.failure_category and FailureCategory(outcome.failure_category),
+                       explanation, replayed, healed, report)
+    if await _held(run, lambda: rep.finish(result), "finish") is False:
+        log.warning("run %s: no longer ours when it finished; result discarded", run_id)
+        await _release(pool, claimed)
+
+
+async def _release(pool: asyncpg.Pool, claimed: q.Claimed) -> None:
+    """Free our device's busy mark for a run we lost (the reaper would, later)."""
+    try:
+        await q.release_device(pool, claimed.device_id, claimed.run_id)
+    except UNAVAILABLE:
+        pass
 
 
 def _finished_all(outcome: RunOutcome, claimed: q.Claimed) -> bool:
     return len(outcome.steps) == len(claimed.steps) and all(
-        s.status != "skipped" for s in outcome.steps)
-
+        s.status != StepStatus.SKIPPED for s in outcome.steps)

@@ -1,49 +1,45 @@
 """A device host process: registers its devices, heartbeats, claims runs, executes them.
 
 Idle, it sleeps on LISTEN for the NOTIFY sent when runs are queued (polling is the fallback).
+With several idle devices it claims a run for each in one statement; runs that end together
+are finished in one statement.
+
 SIGTERM: it stops claiming, lets runs in flight finish for a grace period, hands back the rest,
 deregisters its devices and exits. Killed outright, it simply stops heartbeating: the reaper
 returns its runs to the queue once their leases expire.
+
+Database outage: nothing exits. Claiming backs off (capped, with jitter) and resumes on a
+fresh LISTEN connection once the database answers; runs in flight keep going and their writes
+wait for the database while their lease lasts (`worker.outage`). If the outage outlasted two
+leases, the reaper has declared this host dead and returned its runs to the queue: the host
+gives those runs up and registers again under the same id, its devices back in the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 
 import asyncpg
 
 from qualgent.config import Settings
-from qualgent.db.pool import asyncpg_dsn, create_pool
+from qualgent.db.pool import UNAVAILABLE, asyncpg_dsn, create_pool
 from qualgent.drivers.base import Device
-from qualgent.queue import CHANNEL, reaper
-from qualgent.queue import runs as q
+from qualgent.queue import hosts
+from qualgent.queue import lifecycle as q
+from qualgent.queue.batching import Batcher
+from qualgent.queue.reaper import reap_forever
 from qualgent.storage import BlobStore
-from qualgent.worker.execute import Execution, execute
+from qualgent.worker.execute import Execution, Reporter, execute
+from qualgent.worker.outage import Backoff
 
 log = logging.getLogger(__name__)
-
-_REGISTER_WORKER = "INSERT INTO workers (id, host, pid) VALUES ($1, $2, $3)"
-_REGISTER_DEVICE = """
-INSERT INTO devices (id, name, platform, os_version, form_factor, sms_enabled, available,
-                     host, serial, last_seen_at, worker_id)
-VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, now(), $9)
-"""
-_HEARTBEAT = """
-WITH w AS (UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL
-           RETURNING id),
-d AS (UPDATE devices SET last_seen_at = now() WHERE worker_id IN (SELECT id FROM w))
-SELECT count(*) FROM w
-"""
-_DEREGISTER = """
-WITH w AS (UPDATE workers SET stopped_at = now() WHERE id = $1 RETURNING id)
-UPDATE devices SET available = false, current_run_id = NULL
-WHERE worker_id IN (SELECT id FROM w)
-"""
 
 
 class DeviceHost:
@@ -56,30 +52,44 @@ class DeviceHost:
         self.devices = {uuid.uuid4(): d for d in devices}
         self.grace = grace_seconds
         self.running: dict[uuid.UUID, Execution] = {}  # by device id
+        self.quarantined: set[uuid.UUID] = set()
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self._finishes: Batcher[q.Outcome, bool] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
-        self.pool = await create_pool(self.url, max(4, len(self.devices) * 2 + 2))
+        """Until request_stop(). Waits for the database if it is not there yet."""
+        self.pool = await self._until_connected(
+            lambda: create_pool(self.url, max(4, len(self.devices) * 2 + 2)), "connect")
+        if self.pool is None:
+            return
+        self._finishes = Batcher(self._finish_batch)
+        tasks: list[asyncio.Task] = []
         try:
-            await self._register()
-            self._listener = await asyncpg.connect(asyncpg_dsn(self.url))
-            await self._listener.add_listener(CHANNEL, lambda *_: self.wake.set())
+            if not await self._until_connected(self._register, "register"):
+                return
             tasks = [asyncio.create_task(self._heartbeat_loop()),
-                     asyncio.create_task(self._reaper_loop())]
+                     asyncio.create_task(reap_forever(self.pool, self.settings))]
             await self._claim_loop()
             await self._drain()
+        finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
             if self._listener is not None:
-                await self._listener.close()
-            await self.pool.execute(_DEREGISTER, self.id)
-            await self.pool.close()
+                self._listener.terminate()
+            try:
+                await hosts.deregister(self.pool, self.id)
+            except UNAVAILABLE as exc:
+                log.warning("worker %s: could not deregister (%s); the reaper will", self.id,
+                            exc)
+            try:
+                await asyncio.wait_for(self.pool.close(), 10)
+            except TimeoutError:
+                self.pool.terminate()
             log.info("worker %s stopped", self.id)
 
     def request_stop(self) -> None:
@@ -87,53 +97,115 @@ class DeviceHost:
         self.stopping.set()
         self.wake.set()
 
-    async def _register(self) -> None:
+    async def _register(self) -> bool:
         assert self.pool is not None
-        host = socket.gethostname()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_REGISTER_WORKER, self.id, host, os.getpid())
-            for device_id, device in self.devices.items():
-                p = device.profile
-                await conn.execute(_REGISTER_DEVICE, device_id, p.name, p.platform,
-                                   p.os_version, p.form_factor, p.sms_enabled, host,
-                                   p.serial or str(device_id), self.id)
-        # Fresh statistics keep the claim's plan an index walk that stops at the first match
-        # (without them the planner may sort every queued run on each claim).
-        await self.pool.execute("ANALYZE devices")
+        await hosts.register(self.pool, self.id, socket.gethostname(), os.getpid(),
+                             self.devices, self.quarantined)
         log.info("worker %s registered %d device(s)", self.id, len(self.devices))
+        return True
+
+    async def _until_connected(self, op, what: str):  # noqa: ANN001, ANN202
+        """op() retried with backoff while the database is unreachable; None if asked to
+        stop meanwhile."""
+        backoff = Backoff()
+        while not self.stopping.is_set():
+            try:
+                return await op()
+            except UNAVAILABLE as exc:
+                delay = backoff.next()
+                log.warning("worker %s: %s: the database is unreachable (%s); retrying in "
+                            "%.1f s", self.id, what, exc, delay)
+                await self._pause(delay)
+        return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short by a wake-up (NOTIFY, a device freed, a stop request)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
 
     # -- claiming --------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        assert self.pool is not None
+        backoff = Backoff()
         while not self.stopping.is_set():
             self.wake.clear()
-            while len(self.running) < len(self.devices) and not self.stopping.is_set():
-                claimed = await q.claim(self.pool, self.id, self.settings.lease_seconds)
-                if claimed is None:
-                    break
-                self._start(claimed)
             try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.poll_seconds)
-            except TimeoutError:
-                pass
+                await self._listen()
+                await self._claim_idle()
+            except UNAVAILABLE as exc:
+                delay = backoff.next()
+                if backoff.failures == 1:
+                    log.warning("worker %s: the database is unreachable (%s); runs in flight "
+                                "continue, claiming resumes when it answers", self.id, exc)
+                await self._pause(delay)
+                continue
+            if backoff.failures:
+                log.info("worker %s: the database answers again; claiming", self.id)
+                backoff.reset()
+            await self._pause(self.settings.poll_seconds)
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own; after a lost connection, on a fresh one. The
+        caller claims right after, so runs queued while we were not listening are found."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
+        conn = await asyncpg.connect(asyncpg_dsn(self.url), timeout=10)
+        await conn.add_listener(q.CHANNEL, lambda *_: self.wake.set())
+        # A dropped connection wakes the claim loop, which then finds the database gone (and
+        # backs off) or reconnects.
+        conn.add_termination_listener(lambda *_: self.wake.set())
+        self._listener = conn
+
+    async def _claim_idle(self) -> None:
+        """Claim a run for each idle device, in as few statements as matching allows."""
+        assert self.pool is not None
+        while not self.stopping.is_set():
+            idle = [d for d in self.devices if d not in self.running
+                    and d not in self.quarantined]
+            if not idle:
+                return
+            claimed = await q.claim(self.pool, self.id, self.settings.lease_seconds,
+                                    limit=len(idle), busy=list(self.running))
+            if not claimed:
+                return
+            for c in claimed:
+                self._start(c)
 
     def _start(self, claimed: q.Claimed) -> None:
         assert self.pool is not None
-        run = Execution(claimed)
+        run = Execution(claimed, time.monotonic() + self.settings.lease_seconds)
         self.running[claimed.device_id] = run
         device = self.devices[claimed.device_id]
         log.info("run %s (attempt %d) on %s", claimed.run_id, claimed.attempt,
                  device.profile.name)
+        assert self._finishes is not None
+        reporter = Reporter(self.pool, self.id, self._finishes.submit, self._quarantine,
+                            self.settings.max_attempts)
 
         async def go() -> None:
             try:
-                await execute(self.pool, self.blobs, self.id, device, run,
-                              self.settings.max_attempts)
+                await execute(reporter, self.blobs, device, run)
+            except Exception:  # noqa: BLE001 - one run's failure must not stop the host
+                log.exception("run %s: reporting failed", claimed.run_id)
             finally:
                 self.running.pop(claimed.device_id, None)
                 self.wake.set()
 
         run.task = asyncio.create_task(go())
+
+    async def _quarantine(self, device_id: uuid.UUID) -> None:
+        """A device that stopped answering leaves the pool (and stays out if we register
+        again), so a retry goes to a healthy one."""
+        assert self.pool is not None
+        self.quarantined.add(device_id)
+        await hosts.quarantine(self.pool, device_id)
+
+    async def _finish_batch(self, outcomes: list[q.Outcome]) -> list[bool]:
+        assert self.pool is not None
+        done = await q.finish(self.pool, self.id, outcomes)
+        return [o.run_id in done for o in outcomes]
 
     async def _drain(self) -> None:
         """Give runs in flight the grace period, then ask them to stop and hand back."""
@@ -148,34 +220,42 @@ class DeviceHost:
 
     # -- liveness --------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
+        """Every third of a lease: the heartbeat and every lease in one statement. While the
+        database is unreachable, retry sooner (the leases are running out)."""
         assert self.pool is not None
         interval = self.settings.lease_seconds / 3
+        backoff = Backoff(cap=interval)
         while True:
+            runs = list(self.running.values())
+            sent = time.monotonic()
+            try:
+                renewal = await q.renew(self.pool, self.id, [r.claimed.run_id for r in runs],
+                                        self.settings.lease_seconds)
+                if not renewal.alive:
+                    await self._rejoin()
+            except UNAVAILABLE as exc:
+                if backoff.failures == 0:
+                    log.warning("worker %s: heartbeat failed, the database is unreachable "
+                                "(%s)", self.id, exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            for run in runs:
+                if run.claimed.run_id in renewal.held:
+                    run.lease_until = sent + self.settings.lease_seconds
+                elif not run.lost:
+                    log.warning("run %s: no longer ours (reaped); stopping it",
+                                run.claimed.run_id)
+                    run.lost = True
             await asyncio.sleep(interval)
-            try:
-                if not await self.pool.fetchval(_HEARTBEAT, self.id):
-                    # The reaper declared us dead (we were silent too long): our runs went
-                    # back to the queue. Stop; a supervisor restarts us as a new host.
-                    log.error("worker %s was declared dead by the reaper; stopping", self.id)
-                    for run in self.running.values():
-                        run.lost = True
-                    self.request_stop()
-                    return
-                for run in list(self.running.values()):
-                    if not await q.renew(self.pool, run.claimed.run_id, self.id,
-                                         self.settings.lease_seconds):
-                        run.lost = True
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("heartbeat failed: %s", exc)
 
-    async def _reaper_loop(self) -> None:
-        assert self.pool is not None
-        while True:
-            await asyncio.sleep(self.settings.lease_seconds / 2)
-            try:
-                reaped = await reaper.reap(self.pool, self.settings.max_attempts,
-                                           self.settings.lease_seconds * 2)
-                if reaped["requeued"] or reaped["failed"]:
-                    log.info("reaped: %s", reaped)
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("reaper failed: %s", exc)
+    async def _rejoin(self) -> None:
+        """The reaper declared us dead (silent for two leases): our runs went back to the
+        queue. Give them up and register again, devices still running one left out until
+        they stop."""
+        log.warning("worker %s was declared dead by the reaper (silent too long); giving up "
+                    "%d run(s) in flight and registering again", self.id, len(self.running))
+        for run in self.running.values():
+            run.lost = True
+        await self._register()
+        self.wake.set()
