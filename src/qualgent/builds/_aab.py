@@ -35,7 +35,9 @@ from qualgent.builds._budget import Budget
 from qualgent.builds._pbwire import WireError, fields, pick
 
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
-MAX_FIELDS = 2_000_000  # wire fields one manifest or one resolution may visit
+# Wire fields one manifest read or one label resolution may visit: a large real manifest
+# needs some 10k (the walk stops at <application>), a table of 100k strings some 300k.
+MAX_FIELDS = 1_000_000
 
 _F = descriptor_pb2.FieldDescriptorProto
 _STR, _U32, _I32, _BYTES = _F.TYPE_STRING, _F.TYPE_UINT32, _F.TYPE_INT32, _F.TYPE_BYTES
