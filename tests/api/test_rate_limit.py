@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
 
 import pytest
+from limits import parse
 
+from qualgent.api.windows import LocalWindows
 from tests.api.test_auth_and_errors import _error
 from tests.conftest import Db, Org, start_server
 
@@ -88,3 +91,25 @@ def test_two_api_processes_share_the_window_through_redis(
     finally:
         for s in servers:
             s.stop()
+
+
+def test_in_process_windows_stay_bounded() -> None:
+    """Rotating identities (random keys, many addresses) cannot grow the windows without end:
+    idle ones are forgotten after their window, and there is a hard bound."""
+    item = parse("5/second")
+
+    async def go() -> None:
+        bounded = LocalWindows(max_identities=100)
+        for i in range(1000):
+            assert (await bounded.hit(item, f"k:{i}")).allowed
+        assert len(bounded._hits) <= 100
+        # The most recent identity keeps its count.
+        assert (await bounded.peek(item, "k:999")).remaining == 4
+
+        idle = LocalWindows()
+        for i in range(50):
+            await idle.hit(parse("5/second"), f"ip:{i}")
+        idle._sweep(time.time() + 1.5)
+        assert len(idle._hits) == 0
+
+    asyncio.run(go())

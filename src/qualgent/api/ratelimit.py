@@ -1,5 +1,5 @@
-"""Rate limits on /v1 and /healthz: moving windows from the `limits` library, kept in the
-process or shared through Redis (QUALGENT_REDIS_URL).
+"""Rate limits on /v1 and /healthz: moving windows kept in the process, or shared through
+Redis with QUALGENT_REDIS_URL (qualgent.api.windows).
 
 A pure ASGI middleware in front of authentication, with three windows:
 
@@ -23,16 +23,13 @@ import hashlib
 import ipaddress
 import math
 import time
-from typing import Any
 
-from limits import RateLimitItem, WindowStats, parse
-from limits import strategies as sync_strategies
-from limits.aio import strategies as async_strategies
-from limits.storage import storage_from_string
+from limits import RateLimitItem, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qualgent.api.errors import error_response
 from qualgent.api.keycache import KeyCache
+from qualgent.api.windows import Count, windows
 
 _FAILED = "qualgent.failed_authentication"
 LIMITED_EXACT = frozenset({"/healthz"})
@@ -42,33 +39,6 @@ LIMITED_EXACT = frozenset({"/healthz"})
 def note_failed_authentication(scope: Scope) -> None:
     """Called by authentication when a key was malformed, unknown or revoked."""
     scope[_FAILED] = True
-
-
-class Windows:
-    """Moving-window counters of one storage. In memory they use the synchronous storage: the
-    asyncio memory storage hands work to a thread on most hits (measured here: ~25 µs of CPU
-    per request against ~10 µs)."""
-
-    def __init__(self, redis_url: str | None) -> None:
-        if redis_url:
-            self._async: Any = async_strategies.MovingWindowRateLimiter(
-                storage_from_string("async+" + redis_url))
-            self._sync: Any = None
-        else:
-            self._sync = sync_strategies.MovingWindowRateLimiter(
-                storage_from_string("memory://"))
-            self._async = None
-
-    async def hit(self, item: RateLimitItem, who: str) -> tuple[bool, WindowStats]:
-        if self._sync is not None:
-            return self._sync.hit(item, who), self._sync.get_window_stats(item, who)
-        allowed = await self._async.hit(item, who)
-        return allowed, await self._async.get_window_stats(item, who)
-
-    async def stats(self, item: RateLimitItem, who: str) -> WindowStats:
-        if self._sync is not None:
-            return self._sync.get_window_stats(item, who)
-        return await self._async.get_window_stats(item, who)
 
 
 def client_address(scope: Scope) -> str:
@@ -82,11 +52,11 @@ def client_address(scope: Scope) -> str:
     return host
 
 
-def _headers(item: RateLimitItem, stats: WindowStats) -> tuple[list[tuple[bytes, bytes]], int]:
-    reset = max(1, math.ceil(stats.reset_time - time.time()))
+def _headers(item: RateLimitItem, count: Count) -> tuple[list[tuple[bytes, bytes]], int]:
+    reset = max(1, math.ceil(count.reset_at - time.time()))
     return [
         (b"x-ratelimit-limit", str(item.amount).encode()),
-        (b"x-ratelimit-remaining", str(max(0, stats.remaining)).encode()),
+        (b"x-ratelimit-remaining", str(max(0, count.remaining)).encode()),
         (b"x-ratelimit-reset", str(reset).encode()),
     ], reset
 
@@ -98,7 +68,7 @@ class RateLimit:
         self.item = parse(limit)
         self.failure_item = parse(failure_limit)
         self.keys = keys
-        self.windows = Windows(redis_url)
+        self.windows = windows(redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not (
@@ -120,9 +90,9 @@ class RateLimit:
             who = "k:" + digest.hex()[:32]
         else:
             who = "ip:" + client_address(scope)
-        allowed, stats = await self.windows.hit(self.item, who)
-        headers, reset = _headers(self.item, stats)
-        if not allowed:
+        count = await self.windows.hit(self.item, who)
+        headers, reset = _headers(self.item, count)
+        if not count.allowed:
             await self._refusal(self.item, headers, reset,
                                 f"Rate limit of {self.item} exceeded; retry after {reset}s."
                                 )(scope, receive, send)
@@ -139,10 +109,10 @@ class RateLimit:
 
     async def _failures_over(self, scope: Scope):  # noqa: ANN202 - a response or None
         """The 429 for an address over its failed-authentication limit, else None."""
-        stats = await self.windows.stats(self.failure_item, "fail:" + client_address(scope))
-        if stats.remaining > 0:
+        count = await self.windows.peek(self.failure_item, "fail:" + client_address(scope))
+        if count.allowed:
             return None
-        headers, reset = _headers(self.failure_item, stats)
+        headers, reset = _headers(self.failure_item, count)
         return self._refusal(
             self.failure_item, headers, reset,
             f"Too many failed authentications from your address (limit {self.failure_item});"
