@@ -106,3 +106,9 @@ def test_bad_bodies(org: Org) -> None:
     _error(org.http.put(f"/v1/test-cases/{made['id']}", json={"steps": [{"text": "x"}]}),
            400, "missing_parameter")
     assert len(org.http.get(f"/v1/test-cases/{made['id']}/versions").json()["versions"]) == 1
+
+
+def test_variable_name_with_a_trailing_newline_is_refused(org: Org) -> None:
+    r = org.http.post("/v1/test-cases", json={"name": "X", "steps": [{"description": "s"}],
+                                              "variables": [{"name": "q\n", "type": "string"}]})
+    assert _error(r, 422, "invalid_request")["details"]["field"] == "variables[0].name"

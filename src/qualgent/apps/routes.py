@@ -147,7 +147,7 @@ async def list_apps(auth: Auth, ctx: Ctx, db: Session) -> dict:
     return {"success": True, "files": [list_item(f, ctx) for f in files]}
 
 
-@router.get("/apps/{app_id}", response_model=AppFileResponse)
+@router.get("/apps/{app_id:id}", response_model=AppFileResponse)
 async def get_app_route(app_id: str, auth: Auth, ctx: Ctx, db: Session) -> dict:
     """A build by id, or the literal 'latest' for the most recent upload."""
     if app_id == "latest":

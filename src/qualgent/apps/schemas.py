@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from qualgent.api.shapes import Id, Shape, Timestamp
 
@@ -61,5 +61,5 @@ class DeletedApps(Shape):
     deleted: list[Id]
 
 
-class DeleteApps(Shape):
-    files: list[str] = Field(min_length=1, max_length=100)
+class DeleteApps(BaseModel):
+    files: list[Id] = Field(min_length=1, max_length=100)

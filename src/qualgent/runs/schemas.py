@@ -18,7 +18,8 @@ Orientation = Literal["portrait", "landscape"]
 
 class DeviceSpec(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    platform: str
+    platform: str = Field(description="Android or iOS, in any case", json_schema_extra={
+        "pattern": "^([Aa][Nn][Dd][Rr][Oo][Ii][Dd]|[Ii][Oo][Ss])$"})
     os_version: str | None = Field(default=None, max_length=40)
     orientation: Orientation | None = None
 
@@ -38,13 +39,13 @@ class DeviceSpec(BaseModel):
 
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    app_file_id: str | None = None
-    test_case_id: str
+    app_file_id: Id | None = None
+    test_case_id: Id
     device: DeviceSpec
     use_sim: bool = False
     vars: dict[str, Any] = Field(default_factory=dict)
-    test_case_version_id: str | None = None
-    audit_source_run_id: str | None = None
+    test_case_version_id: Id | None = None
+    audit_source_run_id: Id | None = None
     priority: Priority = Priority.MEDIUM
     mode: Mode = "agent"
     cache_fallback: CacheFallback = "agent"
@@ -57,9 +58,9 @@ class RunRequest(BaseModel):
 
 class RunAllRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    app_file_id: str
+    app_file_id: Id
     device: DeviceSpec
-    category_id: str | None = None
+    category_id: Id | None = None
     use_sim: bool = False
     priority: Priority = Priority.MEDIUM
 

@@ -92,27 +92,27 @@ async def create_case(body: CaseCreate, auth: Auth, db: Session) -> dict:
     return {"success": True, "test_case": _case_view(case)}
 
 
-@router.get("/test-cases/{case_id}", response_model=CaseResponse, **_AS_STORED)
+@router.get("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
 async def get_case_route(case_id: str, auth: Auth, db: Session) -> dict:
     case = await service.read(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "test_case": _case_view(case)}
 
 
-@router.put("/test-cases/{case_id}", response_model=CaseResponse, **_AS_STORED)
+@router.put("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
 async def update_case(case_id: str, body: CaseUpdate, auth: Auth, db: Session) -> dict:
     """Every edit creates a new immutable version; runs keep pointing at theirs."""
     case = await service.update(db, auth.organization_id, _case_id(case_id), body)
     return {"success": True, "test_case": _case_view(case)}
 
 
-@router.delete("/test-cases/{case_id}", response_model=CaseResponse, **_AS_STORED)
+@router.delete("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
 async def archive_case(case_id: str, auth: Auth, db: Session) -> dict:
     """Archives: the case and its history stay readable, run-all skips it."""
     case = await service.archive(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "test_case": _case_view(case)}
 
 
-@router.get("/test-cases/{case_id}/versions", response_model=VersionsResponse, **_AS_STORED)
+@router.get("/test-cases/{case_id:id}/versions", response_model=VersionsResponse, **_AS_STORED)
 async def list_versions(case_id: str, auth: Auth, db: Session) -> dict:
     versions = await service.versions(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "versions": [_version_view(v) for v in versions]}

@@ -25,9 +25,16 @@ class Step(BaseModel):
     description: str = Field(min_length=1, max_length=2000)
 
 
+# The document says what _default_matches_type checks: a default is of the variable's type.
+_DEFAULT_OF_ITS_TYPE = {"anyOf": [
+    {"properties": {"type": {"const": kind}, "default": {"type": [kind, "null"]}}}
+    for kind in ("string", "number")
+]}
+
+
 class Variable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(max_length=40)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_DEFAULT_OF_ITS_TYPE)
+    name: str = Field(max_length=40, json_schema_extra={"pattern": VAR_NAME.pattern})
     type: Literal["string", "number"]
     required: bool = False
     default: str | int | float | None = None
@@ -36,7 +43,7 @@ class Variable(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not VAR_NAME.match(v):
+        if not VAR_NAME.fullmatch(v):
             raise ValueError(f"variable name '{v}' must match ^[a-z][a-z0-9_]*$")
         return v
 
@@ -77,7 +84,7 @@ class _UniqueVariables(BaseModel):
 class CaseCreate(_UniqueVariables):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    category_id: str | None = None
+    category_id: Id | None = None
     steps: list[Step] = Field(min_length=1, max_length=500)
     variables: list[Variable] = Field(default_factory=list, max_length=100)
 
@@ -87,7 +94,7 @@ class CaseUpdate(_UniqueVariables):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    category_id: str | None = None
+    category_id: Id | None = None
     steps: list[Step] | None = Field(default=None, min_length=1, max_length=500)
     variables: list[Variable] | None = Field(default=None, max_length=100)
 
