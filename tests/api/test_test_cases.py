@@ -112,3 +112,12 @@ def test_variable_name_with_a_trailing_newline_is_refused(org: Org) -> None:
     r = org.http.post("/v1/test-cases", json={"name": "X", "steps": [{"description": "s"}],
                                               "variables": [{"name": "q\n", "type": "string"}]})
     assert _error(r, 422, "invalid_request")["details"]["field"] == "variables[0].name"
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("PUT", "/v1/test-cases/run"), ("DELETE", "/v1/test-cases/run-all"),
+    ("PUT", "/v1/test-cases/list"), ("GET", "/v1/apps/upload"), ("GET", "/v1/apps/delete"),
+])
+def test_a_sibling_operations_name_is_not_an_id(org: Org, method: str, path: str) -> None:
+    """The path exists with another method: 405, not an edit of a case called "run"."""
+    _error(org.http.request(method, path, json={"name": "x"}), 405, "method_not_allowed")
