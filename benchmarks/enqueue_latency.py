@@ -2,10 +2,10 @@
 
 One idle claimer, set up like DeviceHost: it LISTENs on qualgent.queue.CHANNEL on its own
 connection (the wake-up), falls back to polling every Settings.poll_seconds (5 s), and claims
-with `qualgent.queue.runs.claim()` as soon as it is woken. A producer in the same process
-queues one run at a time the way the API does (INSERT of a queued run plus `NOTIFY` in one
-transaction), with small random gaps so the claimer is idle each time. The latency runs from
-just before COMMIT to claim() returning the run (time.perf_counter, one process).
+with `qualgent.queue.lifecycle.claim()` as soon as it is woken. A producer in the same process
+queues one run at a time the way the API does (`lifecycle.enqueue`: debit, insert and NOTIFY
+in one statement), with small random gaps so the claimer is idle each time. The latency runs
+from just before enqueue() to claim() returning the run (time.perf_counter, one process).
 
 Optionally (--api-runs, default 100) the same through the real API: a `qualgent serve` on a
 free 127.0.0.1 port on the same database, one-job `POST /v1/test-cases/run` requests, timed
@@ -34,8 +34,8 @@ from queue_dispatch import (
     DEVICE,
     Base,
     BenchDatabase,
+    enqueue_run,
     ignore_stop_signals,
-    insert_run,
     migrate,
     run_async,
     seed_base,
@@ -44,8 +44,9 @@ from queue_dispatch import (
 
 from qualgent.config import Settings
 from qualgent.db.pool import asyncpg_dsn, create_pool
-from qualgent.queue import CHANNEL
-from qualgent.queue import runs as q
+from qualgent.queue import lifecycle as q
+from qualgent.queue.lifecycle import CHANNEL
+from qualgent.queue.states import RunStatus
 
 TARGET_P50_S = 0.020
 WARMUP = 5
@@ -97,15 +98,17 @@ class Claimer:
         while not self.stopping:
             self.wake.clear()
             while not self.stopping:
-                claimed = await q.claim(self.pool, self.worker_id, 30.0)
-                if claimed is None:
+                batch = await q.claim(self.pool, self.worker_id, 30.0)
+                if not batch:
                     break
+                [claimed] = batch
                 t = time.perf_counter()
                 self.claimed_at[claimed.run_id] = t
                 self.claimed_after_poll += polled
                 if (fut := self.waiters.pop(claimed.run_id, None)) and not fut.done():
                     fut.set_result(t)
-                await q.finish(self.pool, claimed.run_id, self.worker_id, "passed", None, None)
+                await q.finish(self.pool, self.worker_id,
+                               [q.Outcome(claimed.run_id, RunStatus.PASSED)])
             try:
                 await asyncio.wait_for(self.wake.wait(), self.poll_s)
                 polled = False
@@ -141,40 +144,32 @@ async def _gap(rng: random.Random, gap: tuple[float, float]) -> None:
 
 async def direct(url: str, base: Base, claimer: Claimer, n: int, gap: tuple[float, float],
                  timeout_s: float) -> dict[str, list[float]]:
-    """INSERT + NOTIFY in one transaction, timed from just before COMMIT."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    """`lifecycle.enqueue` of one run (one statement: debit, insert, NOTIFY), timed from just
+    before the call."""
+    pool = await create_pool(url, 1)
     latency: list[float] = []
-    commit: list[float] = []
+    call: list[float] = []
     missed = 0
     rng = random.Random(7)
     try:
         for i in range(n + WARMUP):
             await _gap(rng, gap)
-            tr = conn.transaction()
-            await tr.start()
-            try:
-                run_id = await insert_run(conn, base)
-                await conn.execute(f"NOTIFY {CHANNEL}")
-                fut = claimer.expect(run_id)
-                t0 = time.perf_counter()
-            except BaseException:
-                await tr.rollback()
-                raise
-            await tr.commit()
+            t0 = time.perf_counter()
+            run_id = await enqueue_run(pool, base)
             t1 = time.perf_counter()
             try:
-                claimed = await asyncio.wait_for(fut, timeout_s)
+                claimed = await asyncio.wait_for(claimer.expect(run_id), timeout_s)
             except TimeoutError:
                 missed += 1
                 continue
             if i >= WARMUP:
                 latency.append(claimed - t0)
-                commit.append(t1 - t0)
+                call.append(t1 - t0)
     finally:
-        await conn.close()
+        await pool.close()
     if missed:
         log(f"{missed} run(s) not claimed within {timeout_s:.0f} s")
-    return {"commit -> claimed": latency, "COMMIT round trip": commit}
+    return {"enqueue -> claimed": latency, "enqueue round trip": call}
 
 
 async def through_api(server: Server, api_key: str, app_id: str, case_id: str,
@@ -296,7 +291,7 @@ def main(tmp: Path) -> None:
         log(f"queuing {args.runs} runs directly"
             + (f", then {args.api_runs} through the API" if args.api_runs else ""))
         res, api, polls = run_async(measure())
-        print("direct (INSERT + NOTIFY, one transaction):")
+        print("direct (lifecycle.enqueue: debit, INSERT and NOTIFY in one statement):")
         for label, values in res.items():
             if values:
                 print(_summary(label, values))
@@ -307,7 +302,7 @@ def main(tmp: Path) -> None:
                     print(_summary(label, values))
         print(f"runs claimed by the fallback poll rather than on NOTIFY: {polls}")
         print()
-        lat = res["commit -> claimed"]
+        lat = res["enqueue -> claimed"]
         if not lat:
             print("enqueue -> claim p50: no run was claimed  (target: under 20 ms)  MISS")
             return

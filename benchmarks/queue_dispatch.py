@@ -1,16 +1,18 @@
 """Queue dispatch throughput: runs claimed and finished per second, ours against pgqueuer.
 
 Migrates a fresh database (embedded PostgreSQL in a temp dir, or a fresh database on the
-QUALGENT_DATABASE_URL server), seeds N queued runs by SQL (mixed priorities, device requests
-that the seeded worker devices match), then drains them with concurrent no-op claimers:
-`qualgent.queue.runs.claim()` immediately followed by `finish(..., "passed")`, until the queue
-is empty. Then, on the same database, the same workload through pgqueuer: N jobs enqueued in
-one batch, drained by concurrent QueueManagers (one connection each, drain mode) whose
-entrypoint does nothing. Prints jobs/s for both, ours/pgqueuer and the target (ours at least
-as fast).
+QUALGENT_DATABASE_URL server), queues N runs with `qualgent.queue.lifecycle.enqueue` (mixed
+priorities, device requests that the seeded worker devices match), then drains them with W
+device hosts of D devices each, dispatching as `DeviceHost` does: one statement claims a run
+for every idle device (`claim(limit=idle)`), each run is a no-op, and runs ending together
+are finished in one statement (`queue.batching.Batcher` over `finish`). Then, on the same
+database, the same workload through pgqueuer: N jobs enqueued in one batch, drained by W
+QueueManagers (one connection each, drain mode, dequeue batch size B, default 10: pgqueuer's
+default) whose entrypoint does nothing. Same number of consumers, each taking up to D (B) at
+a time. Prints jobs/s for both, ours/pgqueuer and the target (ours at least as fast).
 
-    python benchmarks/queue_dispatch.py [--runs 5000] [--layout 8x1] [--rounds 3]
-                                        [--pgq-batch-sizes 10,1] [--no-pgqueuer]
+    python benchmarks/queue_dispatch.py [--runs 5000] [--layout 8x10] [--rounds 3]
+                                        [--pgq-batch-sizes 10] [--no-pgqueuer]
                                         [--no-analyze-devices] [--explain]
 
 The helpers for the database and the seed rows are shared with enqueue_latency.py.
@@ -40,8 +42,9 @@ from _common import _with_db, log, run_benchmark
 
 from qualgent.db.migrate import upgrade
 from qualgent.db.pool import asyncpg_dsn, create_pool
-from qualgent.queue import runs as q
-from qualgent.queue.states import Priority
+from qualgent.queue import lifecycle as q
+from qualgent.queue.batching import Batcher
+from qualgent.queue.states import Priority, RunStatus
 
 DEVICE = {"name": "Pixel 7", "platform": "Android", "os_version": "14"}
 STEPS = [{"description": "Open the app"}, {"description": "Tap the search bar"}]
@@ -284,45 +287,26 @@ async def seed_workers(conn: asyncpg.Connection, base: Base, workers: int,
     return ids
 
 
-_RUN_COLUMNS = """
-    id, organization_id, batch_id, test_case_id, test_case_version_id, version_number,
-    app_file_id, status, progress, priority, priority_rank, device_name, device_platform,
-    device_os_version, use_sim, mode, vars, resolved_steps, warnings, credits_charged, created_at
-"""
-
-# One statement for the whole batch. Priorities cycle low/medium/high; a third of the runs
-# pin the OS version, a fifth ask for a SIM: every seeded worker device matches all of them.
-_SEED_RUNS = f"""
-INSERT INTO test_runs ({_RUN_COLUMNS})
-SELECT gen_random_uuid(), $1, $2, $3, $4, 1, $5, 'queued', 0,
-       ($6::text[])[1 + i % 3], ($7::smallint[])[1 + i % 3], $8, $9,
-       CASE WHEN i % 3 = 0 THEN $10 END, i % 5 = 0, 'agent', '{{}}'::jsonb, $11::jsonb,
-       '[]'::jsonb, 1, now() - make_interval(secs => ($12 - i) / 1000.0)
-FROM generate_series(1, $12) AS i
-"""
-
-_ENQUEUE_ONE = f"""
-INSERT INTO test_runs ({_RUN_COLUMNS})
-VALUES ($1, $2, $3, $4, $5, 1, $6, 'queued', 0, 'medium', 1, $7, $8, $9, false, 'agent',
-        '{{}}'::jsonb, $10::jsonb, '[]'::jsonb, 1, now())
-"""
+def new_run(base: Base, i: int) -> q.NewRun:
+    """Priorities cycle low/medium/high; a third of the runs pin the OS version, a fifth ask
+    for a SIM: every seeded worker device matches all of them."""
+    return q.NewRun(
+        test_case_id=base.case_id, test_case_version_id=base.version_id, version_number=1,
+        app_file_id=base.app_id, device_name=DEVICE["name"], device_platform=DEVICE["platform"],
+        device_os_version=DEVICE["os_version"] if i % 3 == 0 else None,
+        device_orientation=None, use_sim=i % 5 == 0, resolved_steps=STEPS, vars={},
+        warnings=[], priority=list(Priority)[i % 3])
 
 
-async def seed_runs(conn: asyncpg.Connection, base: Base, n: int) -> None:
-    names = list(Priority)
-    await conn.execute(
-        _SEED_RUNS, base.org_id, uuid.uuid4(), base.case_id, base.version_id, base.app_id,
-        names, [p.rank for p in names], DEVICE["name"], DEVICE["platform"],
-        DEVICE["os_version"], json.dumps(STEPS), n)
+async def seed_runs(pool: asyncpg.Pool, base: Base, n: int) -> None:
+    """n queued runs in one batch, as the API queues them (`lifecycle.enqueue`)."""
+    await q.enqueue(pool, base.org_id, [new_run(base, i) for i in range(n)], 1)
 
 
-async def insert_run(conn: asyncpg.Connection, base: Base) -> uuid.UUID:
-    """One queued run, as the API creates it (caller owns the transaction and the NOTIFY)."""
-    run_id = uuid.uuid4()
-    await conn.execute(_ENQUEUE_ONE, run_id, base.org_id, uuid.uuid4(), base.case_id,
-                       base.version_id, base.app_id, DEVICE["name"], DEVICE["platform"],
-                       DEVICE["os_version"], json.dumps(STEPS))
-    return run_id
+async def enqueue_run(pool: asyncpg.Pool, base: Base) -> uuid.UUID:
+    """One queued run, as the API queues it: debit, insert and NOTIFY in one statement."""
+    [run] = await q.enqueue(pool, base.org_id, [new_run(base, 1)], 1)
+    return run.id
 
 
 async def migrate(url: str) -> None:
@@ -378,15 +362,17 @@ def _segment_rates(done_at: list[float], t0: float) -> str:
     return f"first fifth {first:,.0f}/s, last fifth {last:,.0f}/s"
 
 
-async def explain_claim(url: str, worker_id: uuid.UUID, analyze: bool) -> str:
-    """EXPLAIN [(ANALYZE, BUFFERS)] of the claim statement (`q._CLAIM`), rolled back."""
+async def explain_claim(url: str, worker_id: uuid.UUID, devices: int, analyze: bool) -> str:
+    """EXPLAIN [(ANALYZE, BUFFERS)] of the claim statement (`q._CLAIM`) for a host with
+    `devices` idle devices, rolled back."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         tr = conn.transaction()
         await tr.start()
         try:
             how = "(ANALYZE, BUFFERS) " if analyze else "(COSTS OFF) "
-            rows = await conn.fetch("EXPLAIN " + how + q._CLAIM, worker_id, LEASE_S)
+            rows = await conn.fetch("EXPLAIN " + how + q._CLAIM, worker_id, LEASE_S, devices,
+                                    [])
         finally:
             await tr.rollback()
         return "\n".join(r[0] for r in rows)
@@ -395,47 +381,88 @@ async def explain_claim(url: str, worker_id: uuid.UUID, analyze: bool) -> str:
 
 
 def plan_shape(plan: str) -> str:
-    """How the claim finds its run: walking the queue index, or sorting every queued run."""
-    head = plan.split("CTE device")[0]
-    if "Sort" in head:
-        return "joins and sorts every queued run on each claim (cost grows with queue depth)"
+    """How the claim finds its runs: walking the queue index, or sorting every queued run."""
+    head = plan.split("CTE ranked")[0].split("CTE candidate")[-1]
+    if "Sort" in head and "ix_test_runs_queue" not in head:
+        return "sorts every queued run on each claim (cost grows with queue depth)"
     if "ix_test_runs_queue" in head:
-        return "walks ix_test_runs_queue in order and stops at the first match"
+        return "walks ix_test_runs_queue in order and stops after the runs it needs"
     return "other (see --explain)"
+
+
+class BenchHost:
+    """A device host's dispatch, as `DeviceHost` does it, minus the device: one claim loop
+    claiming a run for every idle device in one statement (`claim(limit=idle)`), each run
+    "executed" as a no-op task that reports through the host's `Batcher` of finishes (runs
+    ending together are finished in one statement), then frees its device and wakes the loop.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, worker_id: uuid.UUID, devices: int,
+                 done_at: list[float]) -> None:
+        self.pool, self.id, self.devices, self.done_at = pool, worker_id, devices, done_at
+        self.busy: set[uuid.UUID] = set()
+        self.wake = asyncio.Event()
+        self.refused = 0
+        self.claims = self.finishes = 0
+        self.tasks: set[asyncio.Task] = set()
+        self._finishes: Batcher[q.Outcome, bool] = Batcher(self._finish)
+
+    async def _finish(self, outcomes: list[q.Outcome]) -> list[bool]:
+        self.finishes += 1
+        done = await q.finish(self.pool, self.id, outcomes)
+        return [o.run_id in done for o in outcomes]
+
+    async def _execute(self, claimed: q.Claimed) -> None:
+        try:
+            if not await self._finishes.submit(q.Outcome(claimed.run_id, RunStatus.PASSED)):
+                self.refused += 1
+            self.done_at.append(time.perf_counter())
+        finally:
+            self.busy.discard(claimed.device_id)
+            self.wake.set()
+
+    async def drain(self, n: int) -> None:
+        """Until the queue has nothing for this host and its runs are finished. Bounded: each
+        pass claims a run, waits for one to finish, or ends."""
+        for _ in range(3 * n + 3):
+            self.wake.clear()
+            idle = self.devices - len(self.busy)
+            if idle:
+                claimed = await q.claim(self.pool, self.id, LEASE_S, limit=idle,
+                                        busy=list(self.busy))
+                self.claims += 1
+                for c in claimed:
+                    self.busy.add(c.device_id)
+                    task = asyncio.create_task(self._execute(c))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+                if claimed:
+                    continue
+                if not self.busy:
+                    return
+            await self.wake.wait()
 
 
 async def run_ours(db: BenchDatabase, base: Base, workers: list[uuid.UUID],
                    devices_per_worker: int, n: int) -> Phase:
-    """Drain n queued runs with devices_per_worker claimers per worker, each its own loop of
-    claim() + finish(); one asyncpg pool per worker, sized as DeviceHost sizes it."""
+    """Drain n queued runs with one BenchHost per worker; one asyncpg pool per worker,
+    sized as DeviceHost sizes it."""
     url = db.url
     assert url is not None
     size = max(4, devices_per_worker * 2 + 2)
     pools = [await create_pool(url, size) for _ in workers]
     try:
-        # Open the connections the claimers will use before the clock starts.
+        # Open the connections the hosts will use before the clock starts.
         for pool in pools:
-            conns = [await pool.acquire() for _ in range(devices_per_worker)]
+            conns = [await pool.acquire() for _ in range(2)]
             for c in conns:
                 await pool.release(c)
         done_at: list[float] = []
-        lost = 0
-
-        async def claimer(pool: asyncpg.Pool, wid: uuid.UUID) -> None:
-            nonlocal lost
-            for _ in range(n + 1):  # bounded: never more than the whole queue
-                c = await q.claim(pool, wid, LEASE_S)
-                if c is None:
-                    return
-                if not await q.finish(pool, c.run_id, wid, "passed", None, None):
-                    lost += 1
-                done_at.append(time.perf_counter())
-
+        hosts = [BenchHost(pool, wid, devices_per_worker, done_at)
+                 for pool, wid in zip(pools, workers, strict=True)]
         meter = CpuMeter(db)
         t0 = time.perf_counter()
-        in_time = await run_all([claimer(pool, wid)
-                                 for pool, wid in zip(pools, workers, strict=True)
-                                 for _ in range(devices_per_worker)])
+        in_time = await run_all([h.drain(n) for h in hosts])
         elapsed = time.perf_counter() - t0
         client_cpu, pg_cpu = meter.stop()
     finally:
@@ -451,11 +478,17 @@ async def run_ours(db: BenchDatabase, base: Base, workers: list[uuid.UUID],
         await conn.close()
     if seg := _segment_rates(done_at, t0):
         phase.notes.append(seg)
+    claims = sum(h.claims for h in hosts)
+    finishes = sum(h.finishes for h in hosts)
+    phase.notes.append(f"{claims} claim and {finishes} finish statements for {len(done_at)} "
+                       f"runs ({len(done_at) / max(claims, 1):.1f} and "
+                       f"{len(done_at) / max(finishes, 1):.1f} runs per statement)")
+    refused = sum(h.refused for h in hosts)
     if not in_time:
         phase.notes.append(f"CHECK: stopped after {TIMEOUT_S:.0f} s")
-    if lost or left or len(done_at) != n:
+    if refused or left or len(done_at) != n:
         phase.notes.append(f"CHECK: {len(done_at)} finished of {n}, {left} not passed, "
-                           f"{lost} finish() refused")
+                           f"{refused} finish() refused")
     if double_booked:
         phase.notes.append(f"{double_booked} claim(s) took a device that was still busy with "
                            "another run (double-booked)")
@@ -564,24 +597,28 @@ async def _round(db: BenchDatabase, base: Base, workers: list[uuid.UUID], dpw: i
     try:
         await conn.execute("TRUNCATE test_runs, bench_double_booking CASCADE")
         await conn.execute("UPDATE devices SET current_run_id = NULL")
-        await seed_runs(conn, base, args.runs)
+        seeder = await create_pool(db.url, 1)
+        try:
+            await seed_runs(seeder, base, args.runs)
+        finally:
+            await seeder.close()
         await conn.execute("VACUUM ANALYZE test_runs")
         if not args.no_analyze_devices:
             await conn.execute("VACUUM ANALYZE devices")
     finally:
         await conn.close()
-    shape = await explain_claim(db.url, workers[0], analyze=False)
+    shape = await explain_claim(db.url, workers[0], dpw, analyze=False)
     if first and args.explain:
         print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the claim statement at {args.runs} queued runs "
               "(rolled back):")
-        print(await explain_claim(db.url, workers[0], analyze=True))
+        print(await explain_claim(db.url, workers[0], dpw, analyze=True))
         print()
     phases = [await run_ours(db, base, workers, dpw, args.runs)]
     phases[0].notes.append("claim plan: " + plan_shape(shape))
     if with_pgq:
         for batch in args.pgq_batch_sizes:
             try:
-                phases.append(await run_pgqueuer(db, args.runs, len(workers) * dpw, batch))
+                phases.append(await run_pgqueuer(db, args.runs, len(workers), batch))
             except Exception as exc:  # whatever stops the other library, keep our figures
                 raise PgqueuerFailed(f"{type(exc).__name__}: {exc}", phases) from exc
     return phases
@@ -596,14 +633,15 @@ class PgqueuerFailed(Exception):
 def main(tmp: Path) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5000, help="queued runs / jobs per round")
-    p.add_argument("--layout", type=_layout, default=(8, 1),
-                   help="WORKERSxDEVICES claiming concurrently (one claimer per device); "
-                        "default 8x1")
+    p.add_argument("--layout", type=_layout, default=(8, 10),
+                   help="WORKERSxDEVICES: device hosts and the devices of each (pgqueuer gets "
+                        "as many QueueManagers as hosts); default 8x10")
     p.add_argument("--rounds", type=int, default=3, help="rounds; the median is compared")
-    p.add_argument("--pgq-batch-sizes", type=_sizes, default=[10, 1],
+    p.add_argument("--pgq-batch-sizes", type=_sizes, default=[10],
                    help="pgqueuer dequeue batch sizes, comma-separated; the first (default 10, "
-                        "pgqueuer's default) is the one compared, 1 is one job per dequeue "
-                        "like our claim")
+                        "pgqueuer's default) is the one compared; add the devices per host "
+                        "(1 for --layout 8x1) to see pgqueuer taking as many at a time as a "
+                        "host of ours can")
     p.add_argument("--no-pgqueuer", action="store_true", help="measure ours only")
     p.add_argument("--no-analyze-devices", action="store_true",
                    help="leave the devices table without planner statistics (no VACUUM or "
@@ -639,13 +677,14 @@ def main(tmp: Path) -> None:
 
         base, workers, pg_version = run_async(prepare())
         print(f"database: {db.description}; PostgreSQL {pg_version}")
-        print(f"workload: {args.runs} queued runs per round, {workers_n} worker(s) x {dpw} "
-              f"device(s) = {workers_n * dpw} concurrent claimers, no-op execution; "
+        print(f"workload: {args.runs} queued runs per round, {workers_n} device host(s) x "
+              f"{dpw} device(s), each host claiming for all its idle devices in one statement "
+              f"and finishing together-ending runs in one, no-op execution; "
               f"{args.rounds} round(s); client: one Python process, asyncio; "
               f"{os.cpu_count()} CPU(s)")
         if pgq:
             sizes = ", ".join(str(b) for b in args.pgq_batch_sizes)
-            print(f"pgqueuer {pgq}: {workers_n * dpw} QueueManagers (one connection each), "
+            print(f"pgqueuer {pgq}: {workers_n} QueueManagers (one connection each), "
                   f"drain mode, dequeue batch size {sizes}, default (durable) tables")
         stats = "no statistics" if args.no_analyze_devices else "analyzed"
         print(f"planner statistics: test_runs analyzed after seeding, devices {stats}")

@@ -241,7 +241,8 @@ _MATCH = """d.name = r.device_name AND d.platform = r.device_platform
 #  pairing:   in that order, each run takes the first matching device no earlier run took,
 #             devices without a SIM first (keeping SIM devices for the runs that need one).
 #             A run no free device matches stays queued (its lock ends with the statement).
-# Then the devices are marked busy and the runs running, with a lease.
+# Then the devices are marked busy and the runs running, with a lease (`= ANY (ARRAY(...))`
+# keeps both updates on the primary keys: the planner cannot tell how few rows `paired` has).
 _CLAIM = f"""
 WITH RECURSIVE idle AS MATERIALIZED (
     SELECT d.id, d.name, d.platform, d.os_version, d.sms_enabled
@@ -282,14 +283,16 @@ WITH RECURSIVE idle AS MATERIALIZED (
     SELECT run_id, device_id FROM pairing WHERE device_id IS NOT NULL
 ), busy AS (
     UPDATE devices d SET current_run_id = p.run_id
-    FROM paired p WHERE d.id = p.device_id
+    FROM paired p
+    WHERE d.id = p.device_id AND d.id = ANY (ARRAY(SELECT device_id FROM paired))
 )
 UPDATE test_runs r
 SET status = '{RUNNING}', worker_id = $1, device_id = p.device_id, progress = 0,
     lease_expires_at = now() + make_interval(secs => $2), attempts = r.attempts + 1,
     started_at = coalesce(r.started_at, now())
 FROM paired p, app_files a
-WHERE r.id = p.run_id AND a.id = r.app_file_id
+WHERE r.id = p.run_id AND r.id = ANY (ARRAY(SELECT run_id FROM paired))
+  AND a.id = r.app_file_id
 RETURNING r.id, r.organization_id, r.app_file_id, a.file_path, a.package_name, p.device_id,
           r.resolved_steps, r.attempts, r.mode, r.recording_run_id, r.cache_fallback,
           r.audit_source_run_id
@@ -388,7 +391,8 @@ async def trace(pool: asyncpg.Pool, run_id: uuid.UUID) -> list[dict]:
 # --------------------------------------------------------------------------- finish
 
 # Any number of one worker's runs in one statement: each outcome, the devices freed, and for
-# infrastructure failures the refund with its ledger rows, only for runs still ours.
+# infrastructure failures the refund with its ledger rows, only for runs still ours. (The
+# `= ANY` conditions keep the updates on primary keys whatever the planner guesses.)
 _FINISH = f"""
 WITH outcome AS (
     SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[],
@@ -400,11 +404,14 @@ WITH outcome AS (
         explanation = o.explanation, finished_at = now(), lease_expires_at = NULL,
         replayed_steps = o.replayed, healed_steps = o.healed, audit = o.audit::jsonb
     FROM outcome o
-    WHERE r.id = o.run_id AND r.worker_id = $1 AND r.status = '{RUNNING}'
+    WHERE r.id = o.run_id AND r.id = ANY ($2::uuid[]) AND r.worker_id = $1
+      AND r.status = '{RUNNING}'
     RETURNING r.id, r.organization_id, r.credits_charged, r.device_id, o.status, o.category
 ), freed AS (
     UPDATE devices d SET current_run_id = NULL
-    FROM done WHERE d.id = done.device_id AND d.current_run_id = done.id
+    FROM done
+    WHERE d.id = done.device_id AND d.id = ANY (ARRAY(SELECT device_id FROM done))
+      AND d.current_run_id = done.id
 ), refundable AS (
     SELECT id, organization_id, credits_charged FROM done
     WHERE status = '{FAILED}' AND category = '{INFRA}' AND credits_charged > 0
