@@ -82,8 +82,9 @@ _UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-da
     "required": ["file", "app_name", "version"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": ".apk, .aab or .ipa"},
-        "app_name": {"type": "string"},
-        "version": {"type": "string", "description": "e.g. 1.0.0"},
+        "app_name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "version": {"type": "string", "minLength": 1, "maxLength": 200,
+                    "description": "e.g. 1.0.0"},
         "os": {"type": "string", "enum": ["Android", "iOS"],
                "description": "Detected from the file extension if omitted"},
         "package_name": {"type": "string",
