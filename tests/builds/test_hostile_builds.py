@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import plistlib
+import random
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from qualgent.builds import BuildInfo, InvalidBuild, inspect_build
 from qualgent.builds._archive import MAX_ENTRIES, read_entry
 from qualgent.builds.demo import XmlElement, android_manifest, encode_axml
 from tests.builds import hostile as h
-from tests.builds.test_inspect import FIXTURE_APK, aab_manifest
+from tests.builds.test_inspect import FIXTURE_APK, aab_manifest, aab_resources
 
 MiB = 1024 * 1024
 
@@ -307,3 +310,63 @@ def test_plist_values_in_xml_format_are_checked_too() -> None:
                           fmt=plistlib.FMT_XML)
     info = inspect_bytes(h.build_zip([h.deflated("Payload/X.app/Info.plist", data)]), "ipa")
     assert isinstance(info, BuildInfo) and info.version_code == "7"
+
+
+# ---------------------------------------------------------------- corrupted builds
+
+
+def test_a_zip64_offset_past_any_file_is_refused() -> None:
+    name, data = b"AndroidManifest.xml", b"x"
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, zlib.crc32(data),
+                        1, 1, len(name), 0) + name + data
+    extra = struct.pack("<HHQ", 1, 8, 2**64 - 1)  # zip64 extra: the local header offset
+    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 45, 0, 0, 0, 0x21,
+                          zlib.crc32(data), 1, 1, len(name), len(extra), 0, 0, 0, 0,
+                          0xFFFFFFFF) + name + extra
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+    result = inspect_bytes(local + central + end, "apk")
+    assert isinstance(result, InvalidBuild), result
+
+
+def _mutate(rng: random.Random, data: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        i = rng.randrange(len(out)) if out else 0
+        op = rng.random()
+        if op < 0.6 and out:
+            out[i] = rng.randrange(256)
+        elif op < 0.8 and out:
+            out[i:i + 4] = rng.randbytes(4)
+        elif op < 0.9:
+            del out[i:i + rng.randint(1, 64)]
+        else:
+            out[i:i] = rng.randbytes(rng.randint(1, 16))
+    return bytes(out)
+
+
+def test_corrupted_builds_are_read_or_refused_never_crash() -> None:
+    """1500 seeded random corruptions of real manifests, resource tables, plists and whole
+    zips: each comes back as a BuildInfo or an InvalidBuild, never another exception."""
+    with zipfile.ZipFile(FIXTURE_APK) as zf:
+        manifest, table = zf.read("AndroidManifest.xml"), zf.read("resources.arsc")
+    plist = plistlib.dumps({"CFBundleIdentifier": "com.x", "CFBundleVersion": "1"},
+                           fmt=plistlib.FMT_BINARY)
+    rng = random.Random(6)
+    builders: list[Callable[[], tuple[bytes, str]]] = [
+        lambda: (h.build_zip([h.deflated("AndroidManifest.xml", _mutate(rng, manifest)),
+                              h.Entry("resources.arsc", table)]), "apk"),
+        lambda: (h.build_zip([h.deflated("AndroidManifest.xml", manifest),
+                              h.Entry("resources.arsc", _mutate(rng, table))]), "apk"),
+        lambda: (h.build_zip([
+            h.deflated("base/manifest/AndroidManifest.xml", _mutate(rng, aab_manifest())),
+            h.deflated("base/resources.pb", _mutate(rng, aab_resources()))]), "aab"),
+        lambda: (_mutate(rng, h.build_zip([h.deflated("Payload/A.app/Info.plist", plist)])),
+                 "ipa"),
+        lambda: (_mutate(rng, h.build_zip([h.deflated("AndroidManifest.xml", manifest),
+                                           h.Entry("resources.arsc", table)])), "apk"),
+    ]
+    outcomes = {BuildInfo: 0, InvalidBuild: 0}
+    for n in range(1500):
+        data, kind = builders[n % len(builders)]()
+        outcomes[type(inspect_bytes(data, kind))] += 1
+    assert outcomes[BuildInfo] and outcomes[InvalidBuild]

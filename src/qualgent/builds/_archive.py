@@ -40,7 +40,7 @@ _CD_RECORD = struct.Struct(zipfile.structCentralDir)
 _CD_NAME_LEN, _CD_EXTRA_LEN, _CD_COMMENT_LEN = 12, 13, 14
 _EXTRACT_ERRORS = (
     zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError,
-    RuntimeError, ValueError, OSError, KeyError,
+    RuntimeError, ValueError, OSError, KeyError, OverflowError,
 )
 
 
@@ -58,7 +58,8 @@ def open_zip(f: typing.BinaryIO) -> zipfile.ZipFile:
     _check_central_directory(f)
     try:
         return zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError,
+            OverflowError) as exc:
         raise ArchiveError("it is not a zip archive") from exc
 
 
@@ -68,7 +69,7 @@ def _check_central_directory(f: typing.BinaryIO) -> None:
     z: typing.Any = zipfile
     try:
         end = z._EndRecData(f)
-    except (OSError, struct.error, zipfile.BadZipFile) as exc:
+    except (OSError, struct.error, zipfile.BadZipFile, OverflowError) as exc:
         raise ArchiveError("it is not a zip archive") from exc
     if not end:
         raise ArchiveError("it is not a zip archive")
@@ -86,8 +87,12 @@ def _check_central_directory(f: typing.BinaryIO) -> None:
         start -= z.sizeEndCentDir64 + z.sizeEndCentDir64Locator
     if start < 0:
         raise ArchiveError("it is not a zip archive")
-    f.seek(start)
-    count = _count_records(f.read(size))
+    try:
+        f.seek(start)
+        directory = f.read(size)
+    except (OSError, OverflowError) as exc:
+        raise ArchiveError("it is not a zip archive") from exc
+    count = _count_records(directory)
     if count > MAX_ENTRIES:
         raise _too_many(count)
 
