@@ -77,6 +77,22 @@ def test_405_says_which_methods_are_allowed(org: Org, server: Server) -> None:
         assert r.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/v1/test-cases/list", "GET"),  # not the update of a test case named "list"
+    ("DELETE", "/v1/test-cases/run", "POST"),
+    ("GET", "/v1/apps/upload", "POST"),  # not the build whose id is "upload"
+    ("GET", "/v1/apps/delete", "POST"),
+    ("OPTIONS", f"/v1/test-cases/{uuid.uuid4()}", "DELETE, GET, PUT"),
+])
+def test_405_names_every_method_of_the_path(org: Org, method: str, path: str,
+                                            allow: str) -> None:
+    r = org.http.request(method, path, json={"name": "x"})
+    body = _error(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == allow
+    assert body["details"]["allow"] == allow
+    assert "x-ratelimit-limit" in r.headers
+
+
 def test_an_unforeseen_failure_is_a_500_in_the_error_shape(org: Org, server: Server,
                                                           db: Db) -> None:
     """A database that lost a table (no patching: the fault is real) makes the listing fail.
