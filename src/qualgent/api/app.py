@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -59,9 +60,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         reaping = asyncio.create_task(reaper.reap_forever(pg, settings))
         # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)
         listening = asyncio.create_task(app.state.key_cache.listen(asyncpg_dsn(database_url)))
+        # What is built by now lives as long as the app: keep it out of the collector's full
+        # passes, which stall every request in flight (status_load: ~70 ms a pass unfrozen,
+        # ~9 ms frozen). Unfrozen on shutdown, so a stopped app can be collected.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             reaping.cancel()
             listening.cancel()
             await asyncio.gather(reaping, listening, return_exceptions=True)
