@@ -133,7 +133,7 @@ WHERE r.id = $1 AND r.organization_id = $2
 def reference_app():  # noqa: ANN201 - a FastAPI app; imported lazily
     """The yardstick: what a minimal FastAPI + asyncpg service doing the same two reads (key by
     hash joined to its org, then the run by id and org) looks like. Its database DSN comes
-    from QG_REFERENCE_DSN; the pool has qualgent's default size."""
+    from QG_REFERENCE_DSN; the pool has asyncpg's default size (10)."""
     import asyncpg
     from fastapi import FastAPI, Header
     from fastapi.responses import JSONResponse
