@@ -151,8 +151,21 @@ def _drop_unused_validation_schemas(schema: dict[str, Any]) -> None:
             components.pop(name, None)
 
 
+RULES = """
+
+Rules that hold for every request:
+- Errors have one shape, `ErrorResponse`; `details.field` names the input at fault.
+- Text may not contain NUL (`\\u0000`) or unpaired UTF-16 surrogates, and JSON numbers must
+  be finite (no NaN, Infinity or 1e400): 422 `invalid_request`.
+- Request bodies are capped (1 MB by default, QUALGENT_MAX_JSON_BODY_BYTES; builds have their
+  own cap, QUALGENT_MAX_SINGLE_UPLOAD_MB) and JSON nests at most 64 levels.
+- Every /v1 response carries X-RateLimit-Limit, -Remaining and -Reset."""
+
+
 def complete(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the security scheme, the error schema and every error response, in place."""
+    info = schema.setdefault("info", {})
+    info["description"] = info.get("description", "") + RULES
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["ApiKey"] = SECURITY_SCHEME
     components.setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
