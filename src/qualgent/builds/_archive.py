@@ -92,9 +92,8 @@ def _check_central_directory(f: typing.BinaryIO) -> None:
         directory = f.read(size)
     except (OSError, OverflowError) as exc:
         raise ArchiveError("it is not a zip archive") from exc
-    count = _count_records(directory)
-    if count > MAX_ENTRIES:
-        raise _too_many(count)
+    if _count_records(directory) > MAX_ENTRIES:
+        raise ArchiveError(f"it has more than the {MAX_ENTRIES} zip entries allowed")
 
 
 def _count_records(directory: bytes) -> int:
