@@ -286,7 +286,8 @@ def test_real_apk() -> None:
 
 
 def test_real_apk_prints_nothing() -> None:
-    """pyaxmlparser warns "res1 is not zero!" on this APK; it must reach neither stream.
+    """Inspecting a real APK writes to neither stream (pyaxmlparser, which the inspector
+    used to call, warns "res1 is not zero!" on this APK).
 
     Run in a fresh interpreter: pytest's own log handlers would hide the logging module's
     last-resort stderr output here.
