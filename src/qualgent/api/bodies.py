@@ -16,7 +16,6 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qualgent.api.errors import ApiError, api_error_response
@@ -121,8 +120,22 @@ def json_problem(body: bytes) -> ApiError | None:
     return _walk(document)
 
 
-def _is_json(headers: Headers) -> bool:
-    kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _body_headers(scope: Scope) -> tuple[str | None, bool, str]:
+    """Content-Length, whether Transfer-Encoding is set, and Content-Type, in one pass over
+    the raw headers (this runs on every request)."""
+    declared, chunked, kind = None, False, ""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared = value.decode("latin-1")
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"content-type":
+            kind = value.decode("latin-1")
+    return declared, chunked, kind
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
     return kind == "application/json" or kind.endswith("+json")
 
 
@@ -142,9 +155,8 @@ class BodyGuard:
         if scope["type"] != "http" or scope["path"] in self.streamed:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        declared = headers.get("content-length")
-        if declared is None and "transfer-encoding" not in headers:
+        declared, chunked, kind = _body_headers(scope)
+        if declared is None and not chunked:
             await self.app(scope, receive, send)  # no body
             return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -165,7 +177,7 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _is_json(headers) and (problem := json_problem(body)):
+        if _is_json(kind) and (problem := json_problem(body)):
             await api_error_response(problem)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
