@@ -88,7 +88,7 @@ ONLY_SOME: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/apps/delete"): (404,),
     ("get", "/v1/test-cases/list"): (404,),  # category
     ("get", "/v1/jobs/list"): (400,),  # cursor
-    ("get", "/healthz"): (503,),
+    ("get", "/healthz"): (429, 503),  # limited per client address (api.ratelimit)
 }
 _PATH_PARAM = re.compile(r"\{[^}]+\}")
 
