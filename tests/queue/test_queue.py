@@ -230,7 +230,7 @@ def test_expired_leases_are_retried_then_failed_and_refunded(db: Db) -> None:
         [first] = await q.claim(pool, worker, 0.05)
         await asyncio.sleep(0.1)
         reaped = await q.reap(pool, max_attempts=2, worker_timeout_s=3600)
-        assert reaped == {"requeued": [first.run_id], "failed": []}
+        assert reaped == q.Reaped(requeued=[first.run_id], failed=[])
         # The first holder lost the run: it can write nothing any more.
         renewal = await q.renew(pool, worker, [first.run_id], 30)
         assert renewal.alive and renewal.held == frozenset()
@@ -242,7 +242,7 @@ def test_expired_leases_are_retried_then_failed_and_refunded(db: Db) -> None:
         assert await q.finish(pool, uuid.uuid4(), [Outcome(first.run_id, PASSED)]) == set()
         await asyncio.sleep(0.1)
         reaped = await q.reap(pool, max_attempts=2, worker_timeout_s=3600)
-        assert reaped == {"requeued": [], "failed": [first.run_id]}
+        assert reaped == q.Reaped(requeued=[], failed=[first.run_id])
         assert await q.finish(pool, worker, [Outcome(first.run_id, PASSED)]) == set()
 
     _with_pool(db, go)

@@ -22,13 +22,14 @@ from typing import Any
 
 import asyncpg
 
-from qualgent.queue.states import FailureCategory, Priority, RunStatus
+from qualgent.queue.states import CreditReason, FailureCategory, Priority, RunStatus
 
 CHANNEL = "qualgent_runs"
 """Idle workers LISTEN here; every statement that makes a run claimable notifies it."""
 
 QUEUED, RUNNING = RunStatus.QUEUED, RunStatus.RUNNING
 FAILED, INFRA = RunStatus.FAILED, FailureCategory.INFRASTRUCTURE
+DEBIT, REFUND = CreditReason.RUNS_QUEUED, CreditReason.REFUND_INFRASTRUCTURE
 
 # The one NOTIFY. Inside a statement it is sent when that statement's transaction commits,
 # so a woken worker always finds the runs.
@@ -125,7 +126,7 @@ class Renewal:
 # `refundable (id, organization_id, credits_charged)` of runs that failed for infrastructure
 # reasons, credits each organization once with their sum and writes one ledger row per run,
 # each with the balance it left.
-_REFUND = """
+_REFUND = f"""
 refund_total AS (
     SELECT organization_id, sum(credits_charged) AS total
     FROM refundable GROUP BY organization_id
@@ -138,7 +139,7 @@ refund_total AS (
                                created_at)
     SELECT f.organization_id, f.credits_charged,
            o.before + sum(f.credits_charged) OVER (PARTITION BY f.organization_id ORDER BY f.id),
-           'refund_infrastructure', f.id, now()
+           '{REFUND}', f.id, now()
     FROM refundable f JOIN refunded o ON o.id = f.organization_id
 )"""
 
@@ -160,7 +161,7 @@ WITH org AS MATERIALIZED (
 ), ledger AS (
     INSERT INTO credit_ledger (organization_id, delta, balance_after, reason, batch_id,
                                created_at)
-    SELECT $1, -$2, credits, 'runs_queued', $3, now() FROM debit
+    SELECT $1, -$2, credits, '{DEBIT}', $3, now() FROM debit
 ), queued AS (
     INSERT INTO test_runs (
         id, organization_id, batch_id, test_case_id, test_case_version_id, version_number,
@@ -235,12 +236,15 @@ _MATCH = """d.name = r.device_name AND d.platform = r.device_platform
 # Up to one run per idle device of this worker, in one statement.
 #  idle:      this worker's idle devices (not busy here either: $4), locked; SKIP LOCKED so
 #             two claims of one worker never book the same device.
-#  candidate: the oldest highest-priority queued runs that some idle device can take, at most
-#             $3 and one per idle device; MATERIALIZED + LIMIT + SKIP LOCKED, so the planner
-#             cannot update more rows than it locked, and it walks ix_test_runs_queue in order.
-#  pairing:   in that order, each run takes the first matching device no earlier run took,
-#             devices without a SIM first (keeping SIM devices for the runs that need one).
-#             A run no free device matches stays queued (its lock ends with the statement).
+#  candidate: for each profile among the idle devices (name, platform, OS, SIM), the oldest
+#             highest-priority queued runs it can take, as many as there are idle devices
+#             (at most $3): enough for every idle device to find one, even when runs for other
+#             profiles come first. LIMIT + SKIP LOCKED in a MATERIALIZED CTE, so the planner
+#             cannot update more rows than it locked; each walks ix_test_runs_queue in order.
+#  pairing:   in claim order, each candidate takes the first matching device no earlier run
+#             took, devices without a SIM first (keeping SIM devices for the runs that need
+#             one), until $3 are paired. Unpaired candidates stay queued (their locks end with
+#             the statement).
 # Then the devices are marked busy and the runs running, with a lease (`= ANY (ARRAY(...))`
 # keeps both updates on the primary keys: the planner cannot tell how few rows `paired` has).
 _CLAIM = f"""
@@ -522,11 +526,17 @@ WHERE current_run_id IS NOT NULL AND NOT EXISTS (
 """
 
 
-async def reap(pool: asyncpg.Pool, max_attempts: int, worker_timeout_s: float) -> dict:
+@dataclass(frozen=True)
+class Reaped:
+    requeued: list[uuid.UUID]
+    failed: list[uuid.UUID]
+
+
+async def reap(pool: asyncpg.Pool, max_attempts: int, worker_timeout_s: float) -> Reaped:
     """One pass; any process may run it: what it changes it locks, so reapers agree."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(_DEAD_WORKERS, float(worker_timeout_s))
         row = await conn.fetchrow(_EXPIRE, max_attempts, LOST_HOST)
         await conn.execute(_STALE_DEVICE_MARKS)
     assert row is not None
-    return {"requeued": list(row["requeued"]), "failed": list(row["failed"])}
+    return Reaped(list(row["requeued"]), list(row["failed"]))

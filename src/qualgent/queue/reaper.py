@@ -36,6 +36,6 @@ async def reap_forever(pool: asyncpg.Pool, settings: Settings) -> None:
         if unreachable:
             log.info("reaper: the database answers again")
             unreachable = False
-        if reaped["requeued"] or reaped["failed"]:
-            log.info("reaped: %d run(s) back in the queue, %d failed", len(reaped["requeued"]),
-                     len(reaped["failed"]))
+        if reaped.requeued or reaped.failed:
+            log.info("reaped: %d run(s) back in the queue, %d failed", len(reaped.requeued),
+                     len(reaped.failed))

@@ -41,3 +41,12 @@ class Priority(StrEnum):
     def rank(self) -> int:
         """Claim order: higher first (test_runs.priority_rank)."""
         return {"low": 0, "medium": 1, "high": 2}[self.value]
+
+
+class CreditReason(StrEnum):
+    """Why an organization's balance changed (credit_ledger.reason)."""
+
+    INITIAL_GRANT = "initial_grant"
+    TOP_UP = "top_up"
+    RUNS_QUEUED = "runs_queued"  # a batch debited, one row per batch
+    REFUND_INFRASTRUCTURE = "refund_infrastructure"  # one row per run lost to infrastructure

@@ -156,7 +156,8 @@ def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
         try:
             installed = device.install(build)
         except DeviceFailure as exc:
-            what = "install" if exc.category == "app" else "reach the device to install"
+            what = ("install" if exc.category == FailureCategory.APP
+                    else "reach the device to install")
             return RunOutcome(RunStatus.FAILED, FailureCategory(exc.category),
                               f"Could not {what} the build: {exc}", [])
         return run_steps(device, installed.package or package, steps, **agent_args)
