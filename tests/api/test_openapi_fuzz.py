@@ -52,8 +52,9 @@ def seeded(db: Db, server: Server, pixel: dict) -> Iterator[tuple[Org, dict[str,
 
 def _with_real_ids(value: Any, ids: dict[str, Any]) -> Any:
     """A valid request made to name real things: generated ids, cursors (opaque) and device
-    specs (the catalog decides which exist) become the seeded ones, and variable names are
-    made unique (a rule JSON Schema cannot state for lists of objects)."""
+    specs (the catalog decides which exist) become the seeded ones, variable names are made
+    unique (a rule JSON Schema cannot state for lists of objects), and runs ask for the agent
+    (a cached replay needs a passed run to replay, which the seed has not recorded)."""
     if isinstance(value, dict):
         return {k: _real(k, v, ids) for k, v in value.items()}
     if isinstance(value, list):
@@ -64,6 +65,8 @@ def _with_real_ids(value: Any, ids: dict[str, Any]) -> Any:
 def _real(key: str, value: Any, ids: dict[str, Any]) -> Any:
     if key in ids and (_is_uuid(value) or key in ("cursor", "device")):
         return ids[key]
+    if key == "mode" and value == "cached":
+        return "agent"
     if key == "variables" and isinstance(value, list):
         names: set[Any] = set()
         unique = [v for v in value if not isinstance(v, dict) or not (
