@@ -24,7 +24,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import asyncpg
 
@@ -40,6 +41,7 @@ from qualgent.worker.execute import Execution, Reporter, execute
 from qualgent.worker.outage import Backoff
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DeviceHost:
@@ -104,7 +106,7 @@ class DeviceHost:
         log.info("worker %s registered %d device(s)", self.id, len(self.devices))
         return True
 
-    async def _until_connected(self, op, what: str):  # noqa: ANN001, ANN202
+    async def _until_connected(self, op: Callable[[], Awaitable[T]], what: str) -> T | None:
         """op() retried with backoff while the database is unreachable; None if asked to
         stop meanwhile."""
         backoff = Backoff()
