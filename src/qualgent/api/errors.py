@@ -8,6 +8,7 @@ the X-RateLimit-* headers) and without dropping the client's keep-alive connecti
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -180,10 +181,40 @@ def http_error(exc: StarletteHTTPException) -> ApiError:
     return ApiError(exc.status_code, "http_error", str(exc.detail), {}, headers)
 
 
+class _OutageLog:
+    """One warning line every `every` seconds during an outage, with the count it stands for
+    (every request fails alike), naming the root cause only: SQLAlchemy's message would
+    carry the statement's parameters."""
+
+    every = 10.0
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.unlogged = 0
+
+    def note(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.unlogged += 1
+            return
+        root = exc
+        for _ in range(20):  # bounded: a chain is short, but nothing forbids a long one
+            below = root.__cause__ or root.__context__
+            if below is None:
+                break
+            root = below
+        log.warning("database unreachable (%d more requests refused since the last line): "
+                    "%s: %s", self.unlogged, type(root).__name__, root)
+        self.last, self.unlogged = now, 0
+
+
+_outage_log = _OutageLog()
+
+
 def unexpected(exc: BaseException) -> ApiError:
-    """What to answer for an exception no handler knew, logged once here."""
+    """What to answer for an exception no handler knew, logged here."""
     if database_unreachable(exc):
-        log.warning("database unreachable: %s: %s", type(exc).__name__, exc)
+        _outage_log.note(exc)
         return database_unavailable()
     log.error("unhandled error", exc_info=exc)
     return ApiError(500, "internal_error", "Something went wrong on our side.")
