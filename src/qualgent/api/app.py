@@ -89,11 +89,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     logs.install()
     # Added innermost first. A request meets: security headers, a catch-all for failures in
     # the rate limiter, the rate limiter, the catch-all for everything past it (so that 500s
-    # and 503s carry X-RateLimit-* too), the 405s of literal paths, then the body cap and
-    # JSON check.
+    # and 503s carry X-RateLimit-* too), then the body cap and JSON check.
     app.add_middleware(BodyGuard, max_bytes=settings.max_json_body_bytes,
                        streamed={UPLOAD_PATH})
-    app.add_middleware(routing.LiteralPaths)
     app.add_middleware(UnhandledErrors)
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.add_middleware(RateLimit, limit=settings.rate_limit, keys=app.state.key_cache,

@@ -1,11 +1,10 @@
-"""Which methods a path serves, taken from the OpenAPI document; literal paths own their URL.
+"""The methods a path serves, taken from the OpenAPI document, for the Allow header of 405s.
 
-`/v1/test-cases/list` (GET) and `/v1/test-cases/{case_id}` (GET, PUT, DELETE) overlap, and
-the router would take `PUT /v1/test-cases/list` for the update of a test case whose id is
-"list" (400 or 404) where the truth is 405: only GET is served there. `LiteralPaths` answers
-those requests itself with 405 and the right `Allow`. The 405 handler gives the `Allow`
-header of any 405: Starlette names only the first route's methods, and FastAPI makes one
-route per method, so GET, PUT and DELETE on one path would be announced as GET alone.
+Starlette names only the first matching route's methods, and FastAPI makes one route per
+method: GET, PUT and DELETE on /v1/test-cases/{id} would be announced as GET alone. A literal
+path that an id parameter could also match (/v1/apps/upload beside /v1/apps/{app_id}) is its
+own resource: its Allow is its own methods (the routes keep ids off such names, see
+api.deps.IdSegment).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qualgent.api.errors import ApiError, api_error_response
 
@@ -75,20 +73,3 @@ def install(app: FastAPI) -> None:
         methods = PathTable.of(request.app).allowed(request.url.path)
         allow = ", ".join(sorted(methods)) if methods else (exc.headers or {}).get("Allow", "")
         return api_error_response(_not_allowed(allow))
-
-
-class LiteralPaths:
-    """405 for a method a literal path does not serve, before the router reads it as an id."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            table = PathTable.of(scope["app"])
-            methods = table.owned.get(scope["path"])
-            if methods is not None and scope["method"] not in methods:
-                response = api_error_response(_not_allowed(", ".join(sorted(methods))))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
