@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     """Signs download links. Unset: generated once and kept in data_dir (set it for replicas)."""
     blob_dir: Path | None = None
     """Local blob store root. Unset: data_dir/blobs."""
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     """Database connections one API process may hold (split between its two pools); `serve
     --workers N` lowers it so N processes fit the server's max_connections."""
     retention_days: float | None = None

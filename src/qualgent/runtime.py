@@ -70,6 +70,16 @@ def pool_sizes(connections: int) -> tuple[int, int]:
     return connections - fast, fast
 
 
+async def open_api_pools(settings: Settings, url: str):  # noqa: ANN201 - (engine, pool)
+    """An API process's two pools, within its share of connections (QUALGENT_DB_POOL_SIZE):
+    the ORM's for the feature services, asyncpg's for the hot paths and the queue."""
+    from qualgent.db.engine import make_engine
+    from qualgent.db.pool import create_pool
+
+    orm, fast = pool_sizes(settings.db_pool_size)
+    return make_engine(url, orm), await create_pool(url, fast)
+
+
 async def fit_api_pool(url: str, wanted: int, processes: int) -> int:
     """The pool size per API process so that `processes` of them stay within the server's
     max_connections (minus its reserved slots), using at most _API_SHARE of it."""

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from qualgent import __version__
+from qualgent import __version__, runtime
 from qualgent.api import errors, logs, openapi, routing
 from qualgent.api.bodies import BodyGuard
 from qualgent.api.context import Context
@@ -21,10 +21,9 @@ from qualgent.api.headers import SecurityHeaders
 from qualgent.api.keycache import KeyCache
 from qualgent.api.ratelimit import RateLimit
 from qualgent.config import Settings
-from qualgent.db.engine import make_engine, make_sessionmaker
-from qualgent.db.pool import asyncpg_dsn, create_pool
+from qualgent.db.engine import make_sessionmaker
+from qualgent.db.pool import asyncpg_dsn
 from qualgent.queue import reaper
-from qualgent.storage import LocalBlobStore
 
 
 def from_environment() -> FastAPI:
@@ -48,14 +47,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(database_url, settings.db_pool_size)
-        pg = await create_pool(database_url, settings.db_pool_size)
+        engine, pg = await runtime.open_api_pools(settings, database_url)
         app.state.ctx = Context(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
             pg=pg,
-            blobs=LocalBlobStore(settings.blob_root),
+            blobs=runtime.blob_store(settings),
         )
         reaping = asyncio.create_task(reaper.reap_forever(pg, settings))
         # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)

@@ -13,11 +13,14 @@ def async_url(url: str) -> str:
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """pool_pre_ping: a pooled connection the database dropped (a restart, a failover) is
+    """At most pool_size connections (no overflow), so a process's share of the server's
+    max_connections is what it was given (qualgent.runtime does the arithmetic).
+
+    pool_pre_ping: a pooled connection the database dropped (a restart, a failover) is
     noticed and replaced at checkout, instead of failing the first request that draws it.
     It costs one round trip per checkout; the hot read paths use the asyncpg pool instead."""
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        async_url(url), pool_size=pool_size, max_overflow=0, pool_pre_ping=True
     )
 
 
