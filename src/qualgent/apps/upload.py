@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from qualgent.api.errors import ApiError
+from qualgent.apps.service import OS_OF_KIND
 from qualgent.storage import BlobStore, MultipartWrite
 
 SEGMENT = 8 * 1024 * 1024
@@ -24,7 +25,6 @@ MAX_FIELD_BYTES = 4096
 MAX_PARTS = 16
 MAX_FORM_BYTES = 64 * 1024
 """Text fields are held in memory: at most MAX_PARTS parts, MAX_FORM_BYTES of them in all."""
-KINDS = {"apk": "Android", "aab": "Android", "ipa": "iOS"}
 
 
 def too_large(limit: int) -> ApiError:
@@ -193,7 +193,7 @@ class UploadForm:
         if problem := _nul_in("file", original):
             raise problem
         ext = original.rsplit(".", 1)[-1].lower() if "." in original else ""
-        if ext not in KINDS:
+        if ext not in OS_OF_KIND:
             raise ApiError(
                 422, "unsupported_file_type",
                 f"'{original}' is not a mobile build: upload an .apk, .aab or .ipa file.",
