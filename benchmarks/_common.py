@@ -127,39 +127,25 @@ class Database:
 
 # --------------------------------------------------------------------------- server
 
-class Server:
-    """A `qualgent serve` subprocess on a free loopback port with a fresh temp data dir."""
+class ServerProcess:
+    """An HTTP server subprocess (its own process group) on a free loopback port, ready once
+    GET /livez answers. Subclasses say what to run (`command`) and where to log."""
 
-    def __init__(self, tmp: Path, db: Database, extra_env: dict[str, str] | None = None,
-                 workers: int = 1) -> None:
-        self.tmp = tmp
-        self.data_dir = tmp / "data"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    name = "server"
+
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
-        self.workers = workers
-        self.env = dict(os.environ)
-        self.env.pop("QUALGENT_DATABASE_URL", None)
-        if db.url:
-            self.env["QUALGENT_DATABASE_URL"] = db.url
-        self.env.update({
-            "QUALGENT_DATA_DIR": str(self.data_dir),
-            "QUALGENT_PUBLIC_URL": self.base_url,
-            "QUALGENT_SECRET_KEY": "benchmark-secret-" + uuid.uuid4().hex,
-            "PYTHONUNBUFFERED": "1",
-        })
-        self.env.pop("QUALGENT_REDIS_URL", None)
-        self.env.update(extra_env or {})
-        self.log_path = tmp / "server.log"
+        self.env = env
+        self.log_path = tmp / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
 
     @property
     def command(self) -> list[str]:
-        return _qualgent_cmd() + ["serve", "--host", HOST, "--port", str(self.port),
-                                  "--workers", str(self.workers)]
+        raise NotImplementedError
 
     def start(self, timeout: float = 180.0) -> None:
-        log(f"starting server: {' '.join(self.command)} (log: {self.log_path})")
+        log(f"starting {self.name}: {' '.join(self.command)} (log: {self.log_path})")
         with open(self.log_path, "wb") as fh:
             self.proc = subprocess.Popen(
                 self.command, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
@@ -169,16 +155,16 @@ class Server:
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n"
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
                                        + self.tail_log())
                 try:
                     if client.get(self.base_url + "/livez").status_code == 200:
-                        log(f"server ready on {self.base_url} (pid {self.proc.pid})")
+                        log(f"{self.name} ready on {self.base_url} (pid {self.proc.pid})")
                         return
                 except httpx.TransportError:
                     pass
                 time.sleep(0.2)
-        raise RuntimeError("server did not answer /livez in time:\n" + self.tail_log())
+        raise RuntimeError(f"{self.name} did not answer /livez in time:\n" + self.tail_log())
 
     def tail_log(self, lines: int = 40) -> str:
         try:
@@ -206,12 +192,44 @@ class Server:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(30)
             except subprocess.TimeoutExpired:
-                log("server did not stop in 30 s; killing it")
+                log(f"{self.name} did not stop in 30 s; killing it")
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 proc.wait(10)
+
+
+class Server(ServerProcess):
+    """A `qualgent serve` subprocess with a fresh temp data dir."""
+
+    def __init__(self, tmp: Path, db: Database, extra_env: dict[str, str] | None = None,
+                 workers: int = 1) -> None:
+        self.tmp = tmp
+        self.data_dir = tmp / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.workers = workers
+        env = dict(os.environ)
+        env.pop("QUALGENT_DATABASE_URL", None)
+        env.pop("QUALGENT_REDIS_URL", None)
+        if db.url:
+            env["QUALGENT_DATABASE_URL"] = db.url
+        super().__init__(tmp, env)
+        self.env.update({
+            "QUALGENT_DATA_DIR": str(self.data_dir),
+            "QUALGENT_PUBLIC_URL": self.base_url,
+            "QUALGENT_SECRET_KEY": "benchmark-secret-" + uuid.uuid4().hex,
+            "PYTHONUNBUFFERED": "1",
+        })
+        self.env.update(extra_env or {})
+
+    @property
+    def command(self) -> list[str]:
+        return _qualgent_cmd() + ["serve", "--host", HOST, "--port", str(self.port),
+                                  "--workers", str(self.workers)]
+
+    def stop(self) -> None:
+        super().stop()
         self._stop_leftover_postgres()
 
     def _stop_leftover_postgres(self) -> None:

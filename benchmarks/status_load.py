@@ -23,7 +23,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,8 +41,8 @@ from _common import (
     HOST,
     Database,
     Server,
+    ServerProcess,
     check,
-    free_port,
     log,
     run_benchmark,
     upload_file,
@@ -171,59 +170,21 @@ def reference_app():  # noqa: ANN201 - a FastAPI app; imported lazily
     return app
 
 
-class ReferenceServer:
+class ReferenceServer(ServerProcess):
     """reference_app under uvicorn in its own process group, like `qualgent serve` (same worker
     count, uvicorn's defaults: its best event loop and HTTP parser, access log on)."""
 
+    name = "reference"
+
     def __init__(self, tmp: Path, dsn: str, workers: int) -> None:
-        self.port = free_port()
-        self.base_url = f"http://{HOST}:{self.port}"
+        super().__init__(tmp, {**os.environ, "QG_REFERENCE_DSN": dsn, "PYTHONUNBUFFERED": "1"})
         self.workers = workers
-        self.log_path = tmp / "reference.log"
-        self.env = {**os.environ, "QG_REFERENCE_DSN": dsn, "PYTHONUNBUFFERED": "1"}
-        self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
-        cmd = [sys.executable, "-m", "uvicorn", "status_load:reference_app", "--factory",
-               "--app-dir", str(Path(__file__).resolve().parent), "--host", HOST,
-               "--port", str(self.port), "--workers", str(self.workers)]
-        log(f"starting reference: {' '.join(cmd)} (log: {self.log_path})")
-        with open(self.log_path, "wb") as fh:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"reference exited with {self.proc.returncode}:\n"
-                                       + self.log_path.read_text(errors="replace")[-3000:])
-                try:
-                    if client.get(self.base_url + "/livez").status_code == 200:
-                        log(f"reference ready on {self.base_url} (pid {self.proc.pid})")
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        raise RuntimeError("reference did not answer /livez in time")
-
-    def processes(self) -> list[psutil.Process]:
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        try:
-            root = psutil.Process(self.proc.pid)
-            return [root] + root.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "status_load:reference_app", "--factory",
+                "--app-dir", str(Path(__file__).resolve().parent), "--host", HOST,
+                "--port", str(self.port), "--workers", str(self.workers)]
 
 
 def database_dsn(server: Server, db: Database) -> str:
