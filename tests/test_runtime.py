@@ -1,8 +1,14 @@
-"""Process wiring: `serve --workers N` stays within the database's connection limit."""
+"""Process wiring: `serve --workers N` stays within the database's connection limit; a device
+host waits for a database that is not there yet."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +16,8 @@ import httpx
 import pytest
 
 from qualgent.runtime import API_LISTENERS, fit_api_pool, pool_sizes
-from tests.conftest import Db
+from tests.conftest import Db, eventually
+from tests.restartable_pg import RestartablePostgres
 from tests.serve import ServeProcess
 
 
@@ -54,3 +61,29 @@ def test_serve_with_workers_holds_what_the_arithmetic_says(
         assert "up to 7 database connections each" in server.log.read_text()
     finally:
         server.stop()
+
+
+def test_a_worker_started_before_its_database_waits_for_it(tmp_path: Path) -> None:
+    env = {**os.environ, "QUALGENT_DATA_DIR": str(tmp_path / "data"),
+           "QUALGENT_LEASE_SECONDS": "3"}
+    with RestartablePostgres(tmp_path / "pg") as pg:
+        pg.stop()
+        env["QUALGENT_DATABASE_URL"] = pg.url
+        log = tmp_path / "worker.log"
+        with log.open("wb") as out:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "qualgent.cli", "worker", "--simulator",
+                 "Pixel 7:Android:14:sms"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            eventually(lambda: "unreachable" in log.read_text(), timeout=30)
+            time.sleep(2)
+            assert worker.poll() is None, log.read_text()
+            pg.start()
+            pool = Db(pg.url)
+            eventually(lambda: "answers again" in log.read_text(), timeout=30)
+            eventually(lambda: pool.scalar("SELECT to_regclass('devices')") is not None and
+                       pool.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
+                                   "AND available") == 1, timeout=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0, log.read_text()

@@ -88,7 +88,7 @@ def worker(
     devices = runtime.simulated_devices(simulator or [], simulated_fleet)
     if not devices:
         raise typer.BadParameter("give at least one --simulator, or --simulated-fleet")
-    url = runtime.ready_database(settings)
+    url = runtime.ready_database(settings, wait=True)
     log = logging.getLogger("qualgent")
     log.info("database: %s", runtime.describe_database(settings))
     log.info("devices: %s", runtime.describe_devices(devices))

@@ -40,14 +40,39 @@ def configure_logging(settings: Settings, verbose: bool = False) -> bool:
     return debug
 
 
-def ready_database(settings: Settings) -> str:
-    """The database URL, with the embedded server started if needed and the schema current."""
+def ready_database(settings: Settings, wait: bool = False) -> str:
+    """The database URL, with the embedded server started if needed and the schema current.
+    `wait`: an external database that does not answer yet is waited for (a device host
+    started during an outage, or before its database), instead of failing at once."""
     from qualgent.db.embedded import database_url
     from qualgent.db.migrate import upgrade
 
     url = database_url(settings)
+    if wait and settings.database_url:
+        asyncio.run(_until_reachable(url))
     asyncio.run(upgrade(url))
     return url
+
+
+async def _until_reachable(url: str) -> None:
+    import asyncpg
+
+    from qualgent.db.pool import UNAVAILABLE, asyncpg_dsn
+    from qualgent.worker.outage import Backoff
+
+    backoff, waiting = Backoff(), False
+    while True:
+        try:
+            await (await asyncpg.connect(asyncpg_dsn(url), timeout=10)).close()
+        except UNAVAILABLE as exc:
+            if not waiting:
+                log.warning("database: unreachable (%s); waiting for it", exc)
+                waiting = True
+            await asyncio.sleep(backoff.next())
+            continue
+        if waiting:
+            log.info("database: answers again")
+        return
 
 
 def describe_database(settings: Settings) -> str:
