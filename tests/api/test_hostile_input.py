@@ -87,6 +87,19 @@ def test_unstorable_run_vars_are_refused(org: Org, db: Db, vars_json: str, field
     _nothing_stored(db)
 
 
+@pytest.mark.parametrize("value", ['"yes"', '"true"', "1", '"1"'])
+def test_booleans_are_json_booleans(org: Org, db: Db, value: str) -> None:
+    """use_sim: "yes" must not book a SIM device by accident (lax parsing took it as true)."""
+    body = _job("{}").replace(b'"vars": {}', b'"use_sim": ' + value.encode())
+    _refused(org.http.post("/v1/test-cases/run", content=body, headers=JSON), 422,
+             "invalid_request", "jobs[0].use_sim")
+    case = _case(variables=[{"name": "t", "type": "string", "required": value}])
+    _refused(org.http.post("/v1/test-cases", content=json.dumps(case).replace(
+        f'"required": {json.dumps(value)}', f'"required": {value}'), headers=JSON), 422,
+        "invalid_request", "variables[0].required")
+    _nothing_stored(db)
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400",
                                     "1" + "0" * 400 + ".5"])
 def test_non_finite_variable_defaults_are_refused(org: Org, db: Db, number: str) -> None:

@@ -97,3 +97,9 @@ def test_prune_only_takes_runs_older_than_the_retention(
     steps = _steps(org, run_id)
     assert steps["artifacts_pruned_at"] is None
     assert all(s["screenshot_url"] for s in steps["steps"])
+
+
+def test_stored_bytes_are_private_to_the_service(org: Org, server: Server) -> None:
+    stored = server.settings.blob_root / org.upload_fixture()["file_path"]
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert stored.parent.stat().st_mode & 0o777 == 0o700

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from qualgent.api.shapes import Id, Shape, Timestamp
 from qualgent.queue.states import FailureCategory, Priority, RunStatus, StepStatus
@@ -42,7 +42,7 @@ class JobSpec(BaseModel):
     app_file_id: Id | None = None
     test_case_id: Id
     device: DeviceSpec
-    use_sim: bool = False
+    use_sim: StrictBool = False
     vars: dict[str, Any] = Field(default_factory=dict)
     test_case_version_id: Id | None = None
     audit_source_run_id: Id | None = None
@@ -61,7 +61,7 @@ class RunAllRequest(BaseModel):
     app_file_id: Id
     device: DeviceSpec
     category_id: Id | None = None
-    use_sim: bool = False
+    use_sim: StrictBool = False
     priority: Priority = Priority.MEDIUM
 
 

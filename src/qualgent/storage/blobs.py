@@ -41,7 +41,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -51,7 +51,7 @@ class LocalBlobStore:
 
     def _staging(self, key: str) -> tuple[Path, Path]:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return final, final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
 
     def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
@@ -101,7 +101,9 @@ class _LocalMultipart:
     def __init__(self, final: Path, staging: Path) -> None:
         self._final = final
         self._staging = staging
-        self._fh: BinaryIO | None = open(staging, "xb")
+        # Owner-only: builds are customers' unreleased apps, screenshots their screens.
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._fh: BinaryIO | None = os.fdopen(fd, "wb")
 
     def write_part(self, data: bytes | bytearray | memoryview) -> None:
         assert self._fh is not None, "upload already finished"

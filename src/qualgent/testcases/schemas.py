@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from qualgent.api.shapes import Id, Shape, Timestamp
 from qualgent.queue.states import RunStatus
@@ -36,7 +36,7 @@ class Variable(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_DEFAULT_OF_ITS_TYPE)
     name: str = Field(max_length=40, json_schema_extra={"pattern": VAR_NAME.pattern})
     type: Literal["string", "number"]
-    required: bool = False
+    required: StrictBool = False
     default: str | int | float | None = None
     description: str | None = Field(default=None, max_length=200)
 
