@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,10 @@ from typing import Any
 
 import pytest
 
+from qualgent.config import Settings
+from qualgent.drivers.base import Device
+from qualgent.storage import LocalBlobStore
+from qualgent.worker.host import DeviceHost
 from tests.conftest import Db, Org, Server, eventually
 
 TERMINAL = ("passed", "failed", "completed")
@@ -60,6 +66,23 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._fh.close()
+
+
+class InProcessHost:
+    """A device host (DeviceHost) in this process, on its own event loop thread: a test can
+    reach into its devices, which a `qualgent worker` subprocess would not allow."""
+
+    def __init__(self, settings: Settings, url: str, device: Device) -> None:
+        self.host = DeviceHost(settings, url, LocalBlobStore(settings.blob_root), [device],
+                               grace_seconds=5)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete,
+                                       args=(self.host.run(),), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.host.request_stop)
+        self.thread.join(30)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,34 +17,22 @@ from qualgent.config import Settings
 from qualgent.db.migrate import upgrade
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from qualgent.storage import LocalBlobStore
-from qualgent.worker.host import DeviceHost
 from tests.conftest import Db, eventually
 from tests.queue.seed import Seed, enqueue, new_run, seed
 from tests.restartable_pg import RestartablePostgres
+from tests.worker.conftest import InProcessHost
 
 SHOWS_SIGN_IN = ["Open the app", 'Verify "Sign in" is shown']
 WAITS = ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown']
 
 
-class Host:
-    """`qualgent worker` in this process, on its own event loop thread; NOTIFY is its only
-    prompt wake-up (the fallback poll is a minute)."""
-
-    def __init__(self, url: str, tmp_path: Path, lease_seconds: float) -> None:
-        settings = Settings(database_url=url, data_dir=tmp_path / "data",
-                            blob_dir=tmp_path / "blobs", lease_seconds=lease_seconds,
-                            poll_seconds=60)
-        device = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms"))
-        self.host = DeviceHost(settings, url, LocalBlobStore(settings.blob_root), [device],
-                               grace_seconds=5)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete,
-                                       args=(self.host.run(),), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.host.request_stop)
-        self.thread.join(30)
+def start_host(url: str, tmp_path: Path, lease_seconds: float) -> InProcessHost:
+    """NOTIFY is its only prompt wake-up (the fallback poll is a minute)."""
+    settings = Settings(database_url=url, data_dir=tmp_path / "data",
+                        blob_dir=tmp_path / "blobs", lease_seconds=lease_seconds,
+                        poll_seconds=60)
+    return InProcessHost(settings, url,
+                         SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms")))
 
 
 def _prepare(pg: RestartablePostgres, tmp_path: Path) -> tuple[Db, Seed]:
@@ -85,7 +72,7 @@ def test_a_worker_outlives_a_long_outage_and_listens_again(
     caplog.set_level(logging.INFO, logger="qualgent")
     with RestartablePostgres(tmp_path / "pg") as pg:
         db, s = _prepare(pg, tmp_path)
-        host = Host(pg.url, tmp_path, lease_seconds=2)
+        host = start_host(pg.url, tmp_path, lease_seconds=2)
         try:
             eventually(lambda: _back(db), timeout=30)
             first = _queue(db, s, SHOWS_SIGN_IN)
@@ -115,7 +102,7 @@ def test_a_worker_outlives_a_long_outage_and_listens_again(
 def test_a_run_in_flight_survives_an_outage_shorter_than_its_lease(tmp_path: Path) -> None:
     with RestartablePostgres(tmp_path / "pg") as pg:
         db, s = _prepare(pg, tmp_path)
-        host = Host(pg.url, tmp_path, lease_seconds=8)
+        host = start_host(pg.url, tmp_path, lease_seconds=8)
         try:
             eventually(lambda: _back(db), timeout=30)
             run_id = _queue(db, s, WAITS)

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from pathlib import Path
 
 from qualgent.config import Settings
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
-from qualgent.storage import LocalBlobStore
-from qualgent.worker.host import DeviceHost
 from tests.conftest import Db, Org, Server, eventually
-from tests.worker.conftest import run_case, upload_demo, wait_terminal
+from tests.worker.conftest import InProcessHost, run_case, upload_demo, wait_terminal
 
 
-class Host:
-    """A device host in this process, on its own event loop thread."""
-
-    def __init__(self, server: Server, db_url: str, device: SimulatedDevice,
-                 max_attempts: int) -> None:
-        settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
-                            blob_dir=server.settings.blob_root, lease_seconds=2,
-                            poll_seconds=0.5, max_attempts=max_attempts)
-        self.host = DeviceHost(settings, db_url, LocalBlobStore(settings.blob_root), [device],
-                               grace_seconds=5)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete,
-                                       args=(self.host.run(),), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.host.request_stop)
-        self.thread.join(30)
+def start_host(server: Server, db_url: str, device: SimulatedDevice,
+               max_attempts: int) -> InProcessHost:
+    settings = Settings(database_url=db_url, data_dir=server.settings.data_dir,
+                        blob_dir=server.settings.blob_root, lease_seconds=2,
+                        poll_seconds=0.5, max_attempts=max_attempts)
+    return InProcessHost(settings, db_url, device)
 
 
 def _unplug_during_the_wait(org: Org, db: Db, device: SimulatedDevice) -> str:
@@ -48,7 +32,7 @@ def test_a_lost_device_fails_the_run_with_that_explanation_and_a_refund(
 ) -> None:
     upload_demo(org, tmp_path)
     device = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms"))
-    host = Host(server, db_url, device, max_attempts=1)
+    host = start_host(server, db_url, device, max_attempts=1)
     try:
         run_id = _unplug_during_the_wait(org, db, device)
         status = wait_terminal(org, [run_id])[run_id]
@@ -66,7 +50,7 @@ def test_a_lost_device_leaves_the_pool_and_the_retry_runs_elsewhere(
 ) -> None:
     upload_demo(org, tmp_path)
     lost = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms"))
-    first = Host(server, db_url, lost, max_attempts=2)
+    first = start_host(server, db_url, lost, max_attempts=2)
     try:
         run_id = _unplug_during_the_wait(org, db, lost)
         eventually(lambda: db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid",
@@ -75,7 +59,7 @@ def test_a_lost_device_leaves_the_pool_and_the_retry_runs_elsewhere(
         assert db.scalar("SELECT status FROM test_runs WHERE id=$1::uuid", run_id) == "queued"
         assert db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
                          "AND available") == 0
-        second = Host(server, db_url, SimulatedDevice(parse_simulator_spec(
+        second = start_host(server, db_url, SimulatedDevice(parse_simulator_spec(
             "Pixel 7:Android:14:sms")), max_attempts=2)
         try:
             status = wait_terminal(org, [run_id])[run_id]
@@ -93,8 +77,9 @@ def test_a_worker_declared_dead_registers_again_and_keeps_working(
     org: Org, db: Db, server: Server, db_url: str, tmp_path: Path, pixel: dict
 ) -> None:
     upload_demo(org, tmp_path)
-    host = Host(server, db_url, SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms")),
-                max_attempts=2)
+    host = start_host(server, db_url,
+                      SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms")),
+                      max_attempts=2)
     try:
         eventually(lambda: db.scalar("SELECT count(*) FROM devices WHERE worker_id IS NOT NULL "
                                      "AND available") == 1)
