@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +35,6 @@ def configure_logging(settings: Settings, verbose: bool = False) -> bool:
     if not debug:
         for name in _CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
     return debug
 
 

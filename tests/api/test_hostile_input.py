@@ -276,6 +276,18 @@ def test_nul_in_an_upload_field_is_refused(org: Org, db: Db, server: Server,
     _no_blobs(server)
 
 
+def test_a_file_part_without_a_filename_is_a_missing_file(org: Org, db: Db,
+                                                          server: Server) -> None:
+    """A client that sends the build as a plain field (no filename) is told so, whatever
+    bytes the build holds."""
+    body = _form(_part("file", b"PK\x03\x04\x00 binary"), *_upload_parts())
+    r = org.http.post("/v1/apps/upload", content=body, headers=MULTIPART)
+    _refused(r, 400, "missing_parameter", "file")
+    assert "filename" in r.json()["message"]
+    _nothing_stored(db)
+    _no_blobs(server)
+
+
 def test_nul_in_the_filename_is_refused(org: Org, db: Db, server: Server) -> None:
     body = _form(*_upload_parts(), _apk_part(b"a\x00b.apk"))
     _refused(org.http.post("/v1/apps/upload", content=body, headers=MULTIPART),

@@ -183,6 +183,10 @@ class UploadForm:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
+        if name == "file" and filename is None:
+            raise ApiError(400, "missing_parameter",
+                           "file must be sent as a file: a part with a filename (.apk, .aab "
+                           "or .ipa).", {"field": "file"})
         if name != "file" or filename is None:
             self._target = name
             return

