@@ -55,8 +55,7 @@ def ready_database(settings: Settings, wait: bool = False) -> str:
 async def _until_reachable(url: str) -> None:
     import asyncpg
 
-    from qualgent.db.pool import UNAVAILABLE, asyncpg_dsn
-    from qualgent.worker.outage import Backoff
+    from qualgent.db.pool import UNAVAILABLE, Backoff, asyncpg_dsn
 
     backoff, waiting = Backoff(), False
     while True:

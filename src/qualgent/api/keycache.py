@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from qualgent.db.pool import Backoff
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "qualgent_keys"
@@ -124,25 +126,24 @@ class KeyCache:
         bypassed, and the connection is re-made with backoff."""
         if self.ttl <= 0:
             return
-        backoff = 0.1
+        backoff = Backoff(first=0.1, cap=max_backoff)
         while True:
             try:
                 await self._listen_once(dsn, check_seconds)
                 log.warning("API key cache: LISTEN connection lost; cache emptied")
-                backoff = 0.1
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: not listening
                 if self.listening:
                     log.warning("API key cache: LISTEN connection failed (%s); cache emptied",
                                 type(exc).__name__)
-                    backoff = 0.1
+                    backoff.reset()
                 else:
                     log.debug("API key cache: cannot LISTEN yet (%s)", exc)
             finally:
                 self._stop_serving()
-            await asyncio.sleep(backoff)
-            backoff = min(max_backoff, backoff * 2)
+            await asyncio.sleep(backoff.next())
 
     async def _listen_once(self, dsn: str, check_seconds: float) -> None:
         """Serve from the cache for as long as one LISTEN connection lives."""

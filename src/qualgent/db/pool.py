@@ -18,12 +18,13 @@ would not make clearer). The rest is rarely hot and reads better as ORM code.
 
 `UNAVAILABLE` names the errors that mean "the database cannot be reached right now" (down,
 restarting, connection dropped, too many clients): callers that must ride out an outage
-retry those, and only those.
+retry those, and only those, spacing their attempts with `Backoff`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -36,6 +37,26 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,  # class 53: too many clients, out of memory
     asyncpg.InterfaceError,  # the client's connection closed under it
 )
+
+
+FIRST_DELAY_S = 0.2
+MAX_DELAY_S = 5.0
+
+
+class Backoff:
+    """Delays of 0.2, 0.4, 0.8 ... s, capped at 5 s, each drawn from its upper half (jitter:
+    hosts that lost the database together do not come back in step)."""
+
+    def __init__(self, first: float = FIRST_DELAY_S, cap: float = MAX_DELAY_S) -> None:
+        self.first, self.cap, self.failures = first, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.first * 2 ** self.failures)
+        self.failures += 1
+        return random.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 def asyncpg_dsn(url: str) -> str:

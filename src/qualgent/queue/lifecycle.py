@@ -86,8 +86,6 @@ class Claimed:
     """A run this worker now holds on one of its devices, with what it needs to execute."""
 
     run_id: uuid.UUID
-    organization_id: uuid.UUID
-    app_file_id: uuid.UUID
     build_key: str
     package_name: str
     device_id: uuid.UUID
@@ -297,7 +295,7 @@ SET status = '{RUNNING}', worker_id = $1, device_id = p.device_id, progress = 0,
 FROM paired p, app_files a
 WHERE r.id = p.run_id AND r.id = ANY (ARRAY(SELECT run_id FROM paired))
   AND a.id = r.app_file_id
-RETURNING r.id, r.organization_id, r.app_file_id, a.file_path, a.package_name, p.device_id,
+RETURNING r.id, a.file_path, a.package_name, p.device_id,
           r.resolved_steps, r.attempts, r.mode, r.recording_run_id, r.cache_fallback,
           r.audit_source_run_id
 """
@@ -312,8 +310,7 @@ async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float, *, lim
     rows = await pool.fetch(_CLAIM, worker_id, float(lease_s), limit, list(busy))
     return [
         Claimed(
-            run_id=row["id"], organization_id=row["organization_id"],
-            app_file_id=row["app_file_id"], build_key=row["file_path"],
+            run_id=row["id"], build_key=row["file_path"],
             package_name=row["package_name"], device_id=row["device_id"],
             steps=[s["description"] for s in row["resolved_steps"]], attempt=row["attempts"],
             mode=row["mode"], recording_run_id=row["recording_run_id"],
@@ -341,16 +338,17 @@ WITH w AS (
 SELECT EXISTS (SELECT FROM w) AS alive, ARRAY(SELECT id FROM held) AS held
 """
 
-_PROGRESS = f"""
-UPDATE test_runs SET progress = $3
-WHERE id = $1 AND worker_id = $2 AND status = '{RUNNING}'
-"""
-
+# The step and the run's progress in one round trip, only while the run is ours.
 _STEP = f"""
+WITH held AS (
+    UPDATE test_runs SET progress = coalesce($13::smallint, progress)
+    WHERE id = $1 AND worker_id = $2 AND status = '{RUNNING}'
+    RETURNING id
+)
 INSERT INTO run_steps (test_run_id, attempt, index, description, status, actions,
                        screenshot_key, reason, started_at, finished_at, replay)
 SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), $12
-WHERE EXISTS (SELECT FROM test_runs WHERE id = $1 AND worker_id = $2 AND status = '{RUNNING}')
+WHERE EXISTS (SELECT FROM held)
 ON CONFLICT (test_run_id, attempt, index) DO UPDATE
 SET status = EXCLUDED.status, actions = EXCLUDED.actions,
     screenshot_key = EXCLUDED.screenshot_key, reason = EXCLUDED.reason,
@@ -372,18 +370,14 @@ async def renew(pool: asyncpg.Pool, worker_id: uuid.UUID, run_ids: Collection[uu
     return Renewal(alive=row["alive"], held=frozenset(row["held"]))
 
 
-async def progress(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
-                   value: int) -> bool:
-    return (await pool.execute(_PROGRESS, run_id, worker_id, value)) == "UPDATE 1"
-
-
 async def record_step(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
-                      attempt: int, step: dict[str, Any]) -> bool:
-    """False when the run is no longer ours: nothing was written."""
+                      attempt: int, step: dict[str, Any], progress: int | None = None) -> bool:
+    """Write a step (and the run's progress); False when the run is no longer ours: nothing
+    was written."""
     status = await pool.execute(
         _STEP, run_id, worker_id, attempt, step["index"], step["description"], step["status"],
         step["actions"], step.get("screenshot_key"), step.get("reason"),
-        step["started_at"], step["finished_at"], step.get("replay"),
+        step["started_at"], step["finished_at"], step.get("replay"), progress,
     )
     return status == "INSERT 0 1"
 

@@ -24,6 +24,7 @@ from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
 from qualgent.queue import lifecycle as q
 from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
 from qualgent.storage import BlobStore
+from qualgent.storage.keys import screenshot_key
 from qualgent.worker.outage import LeaseOver, until_lease_ends
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,6 @@ class Reporter:
     finish: Callable[[q.Outcome], Awaitable[bool]]
     quarantine: Callable[[uuid.UUID], Awaitable[None]]
     max_attempts: int
-
-
-def screenshot_key(run_id: uuid.UUID, attempt: int, index: int) -> str:
-    return f"screenshots/{run_id}/{attempt}-{index}.png"
 
 
 def _step_row(result: StepResult, key: str | None) -> dict:
@@ -102,8 +99,8 @@ async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Executio
         row = _step_row(result, key)
 
         async def write() -> bool:
-            return (await q.record_step(pool, run_id, me, claimed.attempt, row)
-                    and await q.progress(pool, run_id, me, min(progress, 99)))
+            return await q.record_step(pool, run_id, me, claimed.attempt, row,
+                                       min(progress, 99))
 
         async def write_held() -> None:
             if not await _held(run, write, f"step {result.index + 1}"):

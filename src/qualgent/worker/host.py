@@ -30,7 +30,7 @@ from typing import TypeVar
 import asyncpg
 
 from qualgent.config import Settings
-from qualgent.db.pool import UNAVAILABLE, asyncpg_dsn, create_pool
+from qualgent.db.pool import UNAVAILABLE, Backoff, asyncpg_dsn, create_pool
 from qualgent.drivers.base import Device
 from qualgent.queue import hosts
 from qualgent.queue import lifecycle as q
@@ -38,7 +38,6 @@ from qualgent.queue.batching import Batcher
 from qualgent.queue.reaper import reap_forever
 from qualgent.storage import BlobStore
 from qualgent.worker.execute import Execution, Reporter, execute
-from qualgent.worker.outage import Backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,38 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from qualgent.db.pool import UNAVAILABLE
+from qualgent.db.pool import UNAVAILABLE, Backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FIRST_DELAY_S = 0.2
-MAX_DELAY_S = 5.0
-
-
 class LeaseOver(Exception):
     """The database stayed unreachable until the run's lease ran out."""
-
-
-class Backoff:
-    """Delays of 0.2, 0.4, 0.8 ... s, capped at 5 s, each drawn from its upper half (jitter:
-    hosts that lost the database together do not come back in step)."""
-
-    def __init__(self, first: float = FIRST_DELAY_S, cap: float = MAX_DELAY_S) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.first * 2 ** self.failures)
-        self.failures += 1
-        return random.uniform(delay / 2, delay)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 async def until_lease_ends(op: Callable[[], Awaitable[T]], lease_until: Callable[[], float],
