@@ -48,6 +48,10 @@ from _common import (
     upload_file,
 )
 
+# The very statements the API runs, so the reference does exactly the same reads.
+from qualgent.api.auth import _LOOKUP as REFERENCE_KEY_SQL
+from qualgent.runs.queries import _ONE as REFERENCE_RUN_SQL
+
 TARGET = 1.0  # status / reference throughput
 P99_TARGET = 0.050  # seconds, status endpoint
 RATE_LIMIT = "1000000/second"
@@ -116,17 +120,6 @@ class LoadResult:
 
 # --------------------------------------------------------------------------- reference
 
-REFERENCE_KEY_SQL = (
-    "SELECT k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan "
-    "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1"
-)
-REFERENCE_RUN_SQL = """
-SELECT r.*, c.name AS case_name, a.app_name, a.version AS app_version
-FROM test_runs r
-JOIN test_cases c ON c.id = r.test_case_id
-JOIN app_files a ON a.id = r.app_file_id
-WHERE r.id = $1 AND r.organization_id = $2
-"""
 
 
 def reference_app():  # noqa: ANN201 - a FastAPI app; imported lazily
@@ -202,7 +195,7 @@ def database_dsn(server: Server, db: Database) -> str:
     return asyncpg_dsn(info.get_uri())
 
 
-Target = Server | ReferenceServer
+Target = ServerProcess
 
 
 # --------------------------------------------------------------------------- CPU accounting

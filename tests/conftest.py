@@ -127,7 +127,7 @@ class Server:
         self.settings = settings
         self.base_url = settings.public_url
         config = uvicorn.Config(create_app(settings, url), log_level="warning", lifespan="on",
-                                **uvicorn_options(settings))
+                                **uvicorn_options())
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         daemon=True)

@@ -28,12 +28,6 @@ VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Also show the database's and the migrations' own output.")]
 
 
-def _ready_url(settings: Settings) -> str:
-    from qualgent.runtime import ready_database
-
-    return ready_database(settings)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -47,7 +41,7 @@ def serve(
     from qualgent import runtime
 
     settings = Settings()
-    runtime.configure_logging(settings, verbose)
+    debug = runtime.configure_logging(settings, verbose)
     url = runtime.ready_database(settings)
     pool = asyncio.run(runtime.fit_api_pool(url, settings.db_pool_size, workers))
     public = settings.public_url or f"http://{host}:{port}"
@@ -63,8 +57,8 @@ def serve(
     # SIGTERM into SystemExit lets exit handlers run, so the embedded PostgreSQL stops too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("qualgent.api.app:from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="debug" if verbose else "info",
-                **runtime.uvicorn_options(settings))
+                workers=workers, log_level="debug" if debug else "info",
+                **runtime.uvicorn_options())
 
 
 @app.command()
@@ -118,9 +112,9 @@ def dev(
     from qualgent.dev import run_dev
 
     settings = Settings()
-    runtime.configure_logging(settings, verbose)
+    debug = runtime.configure_logging(settings, verbose)
     ok = asyncio.run(run_dev(settings, runtime.ready_database(settings), host, port,
-                             check=check, verbose=verbose))
+                             check=check, verbose=debug))
     if not ok:
         raise typer.Exit(1)
 
@@ -142,15 +136,18 @@ def demo_build(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
-    _ready_url(Settings())
+    from qualgent.runtime import ready_database
+
+    ready_database(Settings())
     typer.echo("database is at the latest schema")
 
 
 def _run_admin(op: Callable[..., Awaitable[dict]], as_json: bool, *args: Any) -> None:
     from qualgent.db.engine import make_engine, make_sessionmaker
     from qualgent.orgs.admin import AdminError
+    from qualgent.runtime import ready_database
 
-    url = _ready_url(Settings())
+    url = ready_database(Settings())
 
     async def go() -> dict:
         engine = make_engine(url, pool_size=1)

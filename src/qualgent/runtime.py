@@ -124,7 +124,7 @@ async def fit_api_pool(url: str, wanted: int, processes: int) -> int:
     return min(wanted, budget)
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options() -> dict[str, Any]:
     """What every uvicorn we start shares: no version banner. X-Forwarded-For is handled by
     the app itself, trusted only from QUALGENT_TRUSTED_PROXIES."""
     return {"server_header": False, "proxy_headers": False}

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from qualgent import runtime
 from qualgent.config import Settings
 from qualgent.drivers.base import Device
-from qualgent.storage import LocalBlobStore
-from qualgent.worker.host import DeviceHost
 from tests.conftest import Db, Org, Server, eventually
 
 TERMINAL = ("passed", "failed", "completed")
@@ -73,8 +72,7 @@ class InProcessHost:
     reach into its devices, which a `qualgent worker` subprocess would not allow."""
 
     def __init__(self, settings: Settings, url: str, device: Device) -> None:
-        self.host = DeviceHost(settings, url, LocalBlobStore(settings.blob_root), [device],
-                               grace_seconds=5)
+        self.host = runtime.device_host(settings, url, [device], grace_seconds=5)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_until_complete,
                                        args=(self.host.run(),), daemon=True)

@@ -21,8 +21,6 @@ from qualgent.storage import keys
 from qualgent.storage.blobs import BlobStore
 from qualgent.storage.keys import BlobKind
 
-_ARTIFACTS = (BlobKind.SCREENSHOT, BlobKind.LOG, BlobKind.VIDEO)
-
 
 async def sweep_orphans(db: AsyncSession, blobs: BlobStore, older_than_s: float) -> list[str]:
     cutoff = time.time() - older_than_s
@@ -37,7 +35,7 @@ async def sweep_orphans(db: AsyncSession, blobs: BlobStore, older_than_s: float)
             orphans.append(key)
         elif parsed.kind is BlobKind.BUILD:
             builds.append(key)
-        elif parsed.kind in _ARTIFACTS and parsed.run_id is not None:
+        elif parsed.run_id is not None:  # a run artifact
             artifacts[key] = parsed.run_id
     if builds:
         known = set((await db.scalars(

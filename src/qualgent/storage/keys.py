@@ -46,14 +46,6 @@ def screenshot_key(run_id: uuid.UUID, attempt: int, step_index: int) -> str:
     return f"screenshots/{run_id}/{attempt}-{step_index}.png"
 
 
-def log_key(run_id: uuid.UUID, attempt: int) -> str:
-    return f"logs/{run_id}/{attempt}.txt"
-
-
-def video_key(run_id: uuid.UUID, attempt: int) -> str:
-    return f"videos/{run_id}/{attempt}.mp4"
-
-
 def run_artifact_prefixes(run_id: uuid.UUID) -> list[str]:
     """Every prefix under which a run's artifacts live."""
     return [f"{directory}/{run_id}/" for directory in ARTIFACT_DIRS]
@@ -68,16 +60,15 @@ def artifact_key(directory: str, run_id: str, name: str) -> str | None:
 @dataclass(frozen=True)
 class ParsedKey:
     kind: BlobKind
-    run_id: uuid.UUID | None = None  # artifacts
-    org_id: uuid.UUID | None = None  # builds
+    run_id: uuid.UUID | None = None  # run artifacts
 
 
 def parse(key: str) -> ParsedKey | None:
     """What a stored key is, or None when it is not in our layout (left alone by sweeps)."""
     if _STAGING.fullmatch(key):
         return ParsedKey(BlobKind.STAGING)
-    if m := _BUILD.fullmatch(key):
-        return ParsedKey(BlobKind.BUILD, org_id=uuid.UUID(m.group(1)))
+    if _BUILD.fullmatch(key):
+        return ParsedKey(BlobKind.BUILD)
     if m := _ARTIFACT.fullmatch(key):
         return ParsedKey(ARTIFACT_DIRS[m.group(1)], run_id=uuid.UUID(m.group(2)))
     return None
