@@ -7,6 +7,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from qualgent.drivers.simulator import (
     load_model,
     parse_simulator_spec,
 )
+from tests.builds import hostile as h
+from tests.builds.test_hostile_builds import peak_growth
 
 FIXTURE_APK = Path(__file__).resolve().parents[1] / "fixtures" / "settings_apk-debug.apk"
 DEMO = "com.qualgent.demo"
@@ -528,6 +531,29 @@ def test_a_build_with_an_invalid_model(demo_apk: Path, tmp_path: Path) -> None:
             dst.writestr(name, data)
     with pytest.raises(InstallFailed, match="invalid simulator app model.*unknown screen"):
         SimulatedDevice(PIXEL).install(broken)
+
+
+def test_a_model_entry_that_lies_about_its_size_is_read_in_bounded_memory(
+        tmp_path: Path) -> None:
+    """The model entry declares 1000 bytes but its stream inflates to 256 MiB: only what is
+    declared is inflated (1000 zero bytes, not an app model), not the whole stream."""
+    lying = tmp_path / "lying.apk"
+    lying.write_bytes(h.build_zip([
+        h.manifest_entry(),
+        h.Entry("assets/qualgent-app.json", h.zeros_deflate(256 * h.MiB), 8, size=1000,
+                crc=zlib.crc32(bytes(1000))),
+    ]))
+    device = SimulatedDevice(PIXEL)
+
+    def install() -> str:
+        with pytest.raises(InstallFailed) as info:
+            device.install(lying)
+        return str(info.value)
+
+    message, growth = peak_growth(install)
+    assert message.startswith("lying.apk has an invalid simulator app model: app model: not "
+                              "valid JSON")
+    assert growth < 64 * h.MiB
 
 
 def test_fail_install_knob(demo_apk: Path) -> None:

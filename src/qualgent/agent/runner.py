@@ -64,7 +64,7 @@ def run_steps(device: Device, package: str, steps: list[str], *,
         try:
             ex.launch_app()
         except DeviceFailure as exc:
-            return RunOutcome(RunStatus.FAILED, FailureCategory(exc.category),
+            return RunOutcome(RunStatus.FAILED, exc.category,
                               f"{_failure_words(exc)} on launch: {exc}.", [])
         return RunOutcome(RunStatus.COMPLETED, None, None, [])
 
@@ -117,14 +117,14 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
         ex.observe()  # a crash the last action caused belongs to this step
     except StepFailure as exc:
         reason = exc.reason
-        failure = (FailureCategory(exc.category),
+        failure = (exc.category,
                    f"Step {i + 1} ('{_quote(step)}') failed: {exc.reason}")
     except DeviceFailure as exc:
         detail = str(exc).strip()
         words = _failure_words(exc)
         reason = f"{words}{': ' + detail if detail else ''}."
         during = "while launching the app, before" if launch and not ex.actions else "during"
-        failure = (FailureCategory(exc.category),
+        failure = (exc.category,
                    f"{words} {during} {where}{': ' + detail if detail else ''}.")
     except Exception as exc:  # noqa: BLE001 - a driver or planner bug fails the run, not the host
         log.exception("agent error in %s", where)

@@ -33,11 +33,12 @@ from google.protobuf.message import DecodeError
 
 from qualgent.builds._budget import Budget
 from qualgent.builds._pbwire import WireError, fields, pick
+from qualgent.builds._restypes import ANDROID_NS
 
-ANDROID_NS = "http://schemas.android.com/apk/res/android"
 # Wire fields one manifest read or one label resolution may visit: a large real manifest
 # needs some 10k (the walk stops at <application>), a table of 100k strings some 300k.
 MAX_FIELDS = 1_000_000
+_MAX_HOPS = 3  # reference aliases followed when resolving a label
 
 _F = descriptor_pb2.FieldDescriptorProto
 _STR, _U32, _I32, _BYTES = _F.TYPE_STRING, _F.TYPE_UINT32, _F.TYPE_INT32, _F.TYPE_BYTES
@@ -141,16 +142,27 @@ def _element(node: memoryview, budget: Budget) -> memoryview | None:
     return value if isinstance(value, memoryview) else None
 
 
+_ATTRIBUTE_IDS = (_WALKED.XML_ATTRIBUTE_NAMESPACE, _WALKED.XML_ATTRIBUTE_NAME)
+
+
+def _take_attribute(view: memoryview, wanted: dict[tuple[bytes, bytes], str],
+                    found: dict[str, Any], budget: Budget) -> None:
+    """Add the XmlAttribute in ``view`` to ``found`` if it is wanted and not found yet."""
+    ids = pick(view, _ATTRIBUTE_IDS, budget)
+    key = wanted.get((_bytes(ids, _ATTRIBUTE_IDS[0]), _bytes(ids, _ATTRIBUTE_IDS[1])))
+    if key is not None and key not in found:
+        found[key] = _MESSAGES["XmlAttribute"].FromString(bytes(view))
+
+
 def _attributes(element: memoryview, wanted: dict[tuple[bytes, bytes], str],
                 budget: Budget) -> dict[str, Any]:
-    """The first attribute of each wanted (namespace, name), decoded: key -> XmlAttribute."""
+    """The first attribute of each wanted (namespace, name), decoded: key -> XmlAttribute.
+    The walk stops once all are found."""
     found: dict[str, Any] = {}
-    numbers = (_WALKED.XML_ATTRIBUTE_NAMESPACE, _WALKED.XML_ATTRIBUTE_NAME)
     for view in _views(element, _WALKED.XML_ELEMENT_ATTRIBUTE, budget):
-        ids = pick(view, numbers, budget)
-        key = wanted.get((_bytes(ids, numbers[0]), _bytes(ids, numbers[1])))
-        if key is not None and key not in found:
-            found[key] = _MESSAGES["XmlAttribute"].FromString(bytes(view))
+        _take_attribute(view, wanted, found, budget)
+        if len(found) == len(wanted):
+            break
     return found
 
 
@@ -181,13 +193,7 @@ def parse_manifest(data: bytes | bytearray) -> Manifest:
         root = _element(memoryview(data), budget)
         if root is None or _element_name(root, budget) != b"manifest":
             raise ValueError("root element is not <manifest>")
-        attrs = _attributes(root, _MANIFEST_ATTRS, budget)
-        app = next(
-            (el for node in _views(root, _WALKED.XML_ELEMENT_CHILD, budget)
-             if (el := _element(node, budget)) is not None
-             and _element_name(el, budget) == b"application"),
-            None,
-        )
+        attrs, app = _manifest_element(root, budget)
         label_attr = (
             _attributes(app, _APPLICATION_ATTRS, budget).get("label") if app is not None
             else None
@@ -214,6 +220,26 @@ def parse_manifest(data: bytes | bytearray) -> Manifest:
     )
 
 
+def _manifest_element(root: memoryview, budget: Budget
+                      ) -> tuple[dict[str, Any], memoryview | None]:
+    """The wanted attributes of <manifest> and its first <application> child, in one walk
+    of the root that stops once both are found."""
+    attrs: dict[str, Any] = {}
+    app: memoryview | None = None
+    for number, value in fields(root, budget):
+        if not isinstance(value, memoryview):
+            continue
+        if number == _WALKED.XML_ELEMENT_ATTRIBUTE and len(attrs) < len(_MANIFEST_ATTRS):
+            _take_attribute(value, _MANIFEST_ATTRS, attrs, budget)
+        elif number == _WALKED.XML_ELEMENT_CHILD and app is None:
+            element = _element(value, budget)
+            if element is not None and _element_name(element, budget) == b"application":
+                app = element
+        if app is not None and len(attrs) == len(_MANIFEST_ATTRS):
+            break
+    return attrs, app
+
+
 def _entry_name(name: str) -> str:
     """Strip an optional package: "pkg:string/app_name" -> "string/app_name"."""
     return name.rpartition(":")[2]
@@ -222,7 +248,7 @@ def _entry_name(name: str) -> str:
 def resolve_string(table_data: bytes | bytearray, ref: Ref) -> str | None:
     """Resolve ``ref`` to a string in a ResourceTable, preferring the default configuration.
 
-    Follows up to three reference aliases; returns None when it cannot be resolved.
+    Follows up to ``_MAX_HOPS`` reference aliases; returns None when it cannot be resolved.
     """
     try:
         return _resolve(memoryview(table_data), ref, 0, Budget(MAX_FIELDS))
@@ -241,7 +267,8 @@ def _id(found: dict[int, int | memoryview], number: int, budget: Budget) -> int:
 
 def _resolve(table: memoryview, ref: Ref, depth: int, budget: Budget) -> str | None:
     w = _WALKED
-    wanted_type, _, wanted_entry = _entry_name(ref.name).partition("/")
+    type_name, _, entry_name = _entry_name(ref.name).partition("/")
+    wanted_type, wanted_entry = type_name.encode(), entry_name.encode()
     for package in _views(table, w.TABLE_PACKAGE, budget):
         package_id = _id(pick(package, (w.PACKAGE_ID,), budget), w.PACKAGE_ID, budget)
         if ref.id and package_id != ref.id >> 24:
@@ -250,13 +277,13 @@ def _resolve(table: memoryview, ref: Ref, depth: int, budget: Budget) -> str | N
             head = pick(rtype, (w.TYPE_ID, w.TYPE_NAME), budget)
             if ref.id and _id(head, w.TYPE_ID, budget) != (ref.id >> 16) & 0xFF:
                 continue
-            if not ref.id and _bytes(head, w.TYPE_NAME) != wanted_type.encode():
+            if not ref.id and _bytes(head, w.TYPE_NAME) != wanted_type:
                 continue
             for entry in _views(rtype, w.TYPE_ENTRY, budget):
                 head = pick(entry, (w.ENTRY_ID, w.ENTRY_NAME), budget)
                 if ref.id and _id(head, w.ENTRY_ID, budget) != ref.id & 0xFFFF:
                     continue
-                if not ref.id and _bytes(head, w.ENTRY_NAME) != wanted_entry.encode():
+                if not ref.id and _bytes(head, w.ENTRY_NAME) != wanted_entry:
                     continue
                 return _entry_string(table, entry, depth, budget)
     return None
@@ -264,16 +291,25 @@ def _resolve(table: memoryview, ref: Ref, depth: int, budget: Budget) -> str | N
 
 def _entry_string(table: memoryview, entry: memoryview, depth: int,
                   budget: Budget) -> str | None:
-    """The first string or reference among the entry's values, the default configuration
-    (empty config) first, then the others in file order."""
-    for default in (True, False):
-        for view in _views(entry, _WALKED.ENTRY_CONFIG_VALUE, budget):
-            cv = _MESSAGES["ConfigValue"].FromString(bytes(view))
-            if (not cv.config) != default:
-                continue
-            item = cv.value.item
-            if item.HasField("str") or item.HasField("styled_str"):
-                return str(item.str.value or item.styled_str.value)
-            if item.HasField("ref") and depth < 3:
-                return _resolve(table, Ref(item.ref.id, item.ref.name), depth + 1, budget)
-    return None
+    """The first string or reference among the entry's values in the default configuration
+    (empty config), else the first among the others, in file order."""
+    fallback: Any | None = None
+    for view in _views(entry, _WALKED.ENTRY_CONFIG_VALUE, budget):
+        cv = _MESSAGES["ConfigValue"].FromString(bytes(view))
+        item = cv.value.item
+        usable = (item.HasField("str") or item.HasField("styled_str")
+                  or (item.HasField("ref") and depth < _MAX_HOPS))
+        if not usable:
+            continue
+        if not cv.config:
+            return _item_string(table, item, depth, budget)
+        if fallback is None:
+            fallback = item
+    return _item_string(table, fallback, depth, budget) if fallback is not None else None
+
+
+def _item_string(table: memoryview, item: Any, depth: int, budget: Budget) -> str | None:
+    """A usable Item's string: its text, or what its reference resolves to."""
+    if item.HasField("str") or item.HasField("styled_str"):
+        return str(item.str.value or item.styled_str.value)
+    return _resolve(table, Ref(item.ref.id, item.ref.name), depth + 1, budget)

@@ -116,10 +116,21 @@ def _too_many(count: int) -> ArchiveError:
     return ArchiveError(f"it has {count} zip entries, more than the {MAX_ENTRIES} allowed")
 
 
-def read_entry(zf: zipfile.ZipFile, name: str, limit: int) -> bytearray:
-    """Inflate entry ``name`` in bounded chunks; EntryTooLarge once it passes ``limit`` bytes,
-    whatever its headers declare; ArchiveError if it cannot be extracted."""
-    info = zf.getinfo(name)
+def find_entry(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
+    """Entry ``name``, or None when the archive has none: one lookup in zipfile's index,
+    where ``name in zf.namelist()`` builds a list of every name first."""
+    try:
+        return zf.getinfo(name)
+    except KeyError:
+        return None
+
+
+def read_entry(zf: zipfile.ZipFile, entry: str | zipfile.ZipInfo, limit: int) -> bytearray:
+    """Inflate ``entry`` (a name or a ZipInfo of ``zf``) in bounded chunks; EntryTooLarge once
+    it passes ``limit`` bytes, whatever its headers declare; ArchiveError if it cannot be
+    extracted."""
+    info = entry if isinstance(entry, zipfile.ZipInfo) else zf.getinfo(entry)
+    name = info.filename
     if info.compress_type not in _SUPPORTED_METHODS:
         raise ArchiveError(
             f"its {name} uses zip compression method {info.compress_type}; "

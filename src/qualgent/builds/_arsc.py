@@ -18,27 +18,29 @@ from qualgent.builds._budget import Budget
 from qualgent.builds._restypes import (
     NO_INDEX,
     RES_STRING_POOL_TYPE,
+    RES_TABLE_PACKAGE_TYPE,
+    RES_TABLE_TYPE,
+    RES_TABLE_TYPE_TYPE,
+    TYPE_DYNAMIC_REFERENCE,
+    TYPE_REFERENCE,
+    TYPE_STRING,
     Chunk,
     FormatError,
     StringPool,
     children,
     chunk_at,
+    u16,
     u32,
 )
 
 MAX_CHUNKS = 250_000  # a large app has some 10k type chunks (types x configurations)
 
-_RES_TABLE_TYPE = 0x0002
-_RES_TABLE_PACKAGE_TYPE = 0x0200
-_RES_TABLE_TYPE_TYPE = 0x0201
-_TYPE_REFERENCE, _TYPE_STRING, _TYPE_DYNAMIC_REFERENCE = 0x01, 0x03, 0x07
 _FLAG_SPARSE, _FLAG_OFFSET16 = 0x01, 0x02  # ResTable_type flags
 _ENTRY_COMPLEX, _ENTRY_COMPACT = 0x0001, 0x0008  # ResTable_entry flags
 _TYPE_HEADER = struct.Struct("<BBHII")  # id, flags, reserved, entryCount, entriesStart
 _ENTRY = struct.Struct("<HHI")  # size, flags, key (or compact: key, flags, data)
 _VALUE = struct.Struct("<HBBI")  # size, res0, dataType, data
 _SPARSE = struct.Struct("<HH")  # entry index, offset / 4
-_U16 = struct.Struct("<H")
 _MIN_TYPE_HEADER = 8 + _TYPE_HEADER.size + 4  # chunk header, type header, config size
 _MAX_HOPS = 3
 
@@ -57,7 +59,7 @@ class _Table:
         self.data = data
         self.budget = Budget(MAX_CHUNKS)
         self.root = chunk_at(data, 0, len(data))
-        if self.root.type != _RES_TABLE_TYPE:
+        if self.root.type != RES_TABLE_TYPE:
             raise FormatError("not a resource table")
         self.strings: StringPool | None = None
         for chunk in children(data, self.root, self.budget):
@@ -71,9 +73,9 @@ class _Table:
             if value is None:
                 return None
             kind, data = value
-            if kind == _TYPE_STRING:
+            if kind == TYPE_STRING:
                 return self.strings.get(data, max_chars) if self.strings else None
-            if kind not in (_TYPE_REFERENCE, _TYPE_DYNAMIC_REFERENCE) or not data:
+            if kind not in (TYPE_REFERENCE, TYPE_DYNAMIC_REFERENCE) or not data:
                 return None
             res_id = data
         return None
@@ -83,12 +85,12 @@ class _Table:
         package_id, type_id, index = res_id >> 24, (res_id >> 16) & 0xFF, res_id & 0xFFFF
         fallback: tuple[int, int] | None = None
         for package in children(self.data, self.root, self.budget):
-            if package.type != _RES_TABLE_PACKAGE_TYPE:
+            if package.type != RES_TABLE_PACKAGE_TYPE:
                 continue
             if u32(self.data, package.start + 8, package.end) != package_id:
                 continue
             for chunk in children(self.data, package, self.budget):
-                if chunk.type != _RES_TABLE_TYPE_TYPE or chunk.header_size < _MIN_TYPE_HEADER:
+                if chunk.type != RES_TABLE_TYPE_TYPE or chunk.header_size < _MIN_TYPE_HEADER:
                     continue
                 if self.data[chunk.start + 8] != type_id:
                     continue
@@ -118,9 +120,7 @@ class _Table:
         elif index >= count:
             return None
         elif flags & _FLAG_OFFSET16:
-            if offsets + 2 * (index + 1) > chunk.end:
-                raise FormatError("truncated offsets")
-            short = _U16.unpack_from(data, offsets + 2 * index)[0]
+            short = u16(data, offsets + 2 * index, chunk.end)
             offset = None if short == 0xFFFF else short * 4
         else:
             long = u32(data, offsets + 4 * index, chunk.end)

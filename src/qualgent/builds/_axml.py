@@ -21,8 +21,18 @@ from dataclasses import dataclass
 
 from qualgent.builds._budget import Budget
 from qualgent.builds._restypes import (
+    ANDROID_ATTR_IDS,
+    ANDROID_NS,
     NO_INDEX,
     RES_STRING_POOL_TYPE,
+    RES_XML_END_ELEMENT_TYPE,
+    RES_XML_RESOURCE_MAP_TYPE,
+    RES_XML_START_ELEMENT_TYPE,
+    TYPE_DYNAMIC_REFERENCE,
+    TYPE_INT_DEC,
+    TYPE_INT_HEX,
+    TYPE_REFERENCE,
+    TYPE_STRING,
     Chunk,
     FormatError,
     StringPool,
@@ -31,16 +41,10 @@ from qualgent.builds._restypes import (
     u32,
 )
 
-ANDROID_NS = "http://schemas.android.com/apk/res/android"
 MAX_CHUNKS = 1_000_000  # an 8 MB manifest has at most this many chunks
 
-_RES_XML_RESOURCE_MAP_TYPE = 0x0180
-_START_ELEMENT, _END_ELEMENT = 0x0102, 0x0103
-_TYPE_REFERENCE, _TYPE_STRING, _TYPE_DYNAMIC_REFERENCE = 0x01, 0x03, 0x07
-_TYPE_INT_DEC, _TYPE_INT_HEX = 0x10, 0x11
-# android.R.attr ids
-_ATTR_IDS = {"label": 0x01010001, "name": 0x01010003,
-             "versionCode": 0x0101021B, "versionName": 0x0101021C}
+_WANTED = ("label", "name", "versionCode", "versionName")  # the android: attributes read
+_WANTED_BY_ID = {ANDROID_ATTR_IDS[name]: name for name in _WANTED}
 _ACTIVITIES = ("activity", "activity-alias")
 _MAIN = "android.intent.action.MAIN"
 _LAUNCHER = "android.intent.category.LAUNCHER"
@@ -101,11 +105,11 @@ class _Reader:
     def _attribute_key(self, ns: int, name: int) -> str | None:
         res_id = self._resource_id(name)
         if res_id:
-            return next((k for k, v in _ATTR_IDS.items() if v == res_id), None)
+            return _WANTED_BY_ID.get(res_id)
         text = self.string(name, _NAME_CHARS)
         if ns == NO_INDEX:
             return "package" if text == "package" else None
-        if text in _ATTR_IDS and self.string(ns, len(ANDROID_NS)) == ANDROID_NS:
+        if text in _WANTED and self.string(ns, len(ANDROID_NS)) == ANDROID_NS:
             return text
         return None
 
@@ -118,13 +122,13 @@ class _Reader:
         if attr is None:
             return None
         raw, kind, data = attr
-        if kind == _TYPE_STRING:
+        if kind == TYPE_STRING:
             return self.string(raw if raw != NO_INDEX else data)
-        if kind in (_TYPE_REFERENCE, _TYPE_DYNAMIC_REFERENCE):
+        if kind in (TYPE_REFERENCE, TYPE_DYNAMIC_REFERENCE):
             return Ref(data) if data else None
-        if allow_int and kind == _TYPE_INT_DEC:
+        if allow_int and kind == TYPE_INT_DEC:
             return str(data - (1 << 32) if data & 0x80000000 else data)
-        if allow_int and kind == _TYPE_INT_HEX:
+        if allow_int and kind == TYPE_INT_HEX:
             return str(data)
         return None
 
@@ -159,9 +163,9 @@ def _read(data: bytes | bytearray, max_chars: int) -> Manifest:
     for chunk in children(data, root, Budget(MAX_CHUNKS)):
         if chunk.type == RES_STRING_POOL_TYPE and reader.pool is None:
             reader.pool = StringPool(data, chunk)
-        elif chunk.type == _RES_XML_RESOURCE_MAP_TYPE and reader.res_map is None:
+        elif chunk.type == RES_XML_RESOURCE_MAP_TYPE and reader.res_map is None:
             reader.res_map = chunk
-        elif chunk.type == _START_ELEMENT:
+        elif chunk.type == RES_XML_START_ELEMENT_TYPE:
             if reader.pool is None:
                 raise FormatError("element before the string pool")
             depth += 1
@@ -186,7 +190,7 @@ def _read(data: bytes | bytearray, max_chars: int) -> Manifest:
                     launcher.add(name)
             if depth <= 5:
                 path.append(tag)
-        elif chunk.type == _END_ELEMENT:
+        elif chunk.type == RES_XML_END_ELEMENT_TYPE:
             if depth <= 0:
                 raise FormatError("unbalanced end element")
             closing = path.pop() if depth <= 5 else None

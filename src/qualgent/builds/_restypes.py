@@ -1,7 +1,9 @@
 """The chunk format shared by Android binary XML and resources.arsc (AOSP ResourceTypes.h).
 
-Only what reading a build's identity needs: chunk headers, a walk over a chunk's children
-with a work budget, and a string pool that decodes one string on demand, at most
+The one home of the format's constants (chunk and value types, the android namespace and
+attribute ids), for the readers and for the demo build's encoder. Otherwise only what
+reading a build's identity needs: chunk headers, bounds-checked reads, a walk over a chunk's
+children with a work budget, and a string pool that decodes one string on demand, at most
 ``max_chars`` of it. Nothing is built per chunk or per pool entry, so memory stays at the
 size of the buffer whatever the counts and offsets in it claim; every offset is checked
 against the enclosing chunk, and a bad one raises ``FormatError``.
@@ -15,8 +17,41 @@ from dataclasses import dataclass
 
 from qualgent.builds._budget import Budget
 
+ANDROID_NS = "http://schemas.android.com/apk/res/android"
+
+# Framework resource ids of the android: attributes a manifest uses (android.R.attr).
+ANDROID_ATTR_IDS = {
+    "label": 0x01010001,
+    "icon": 0x01010002,
+    "name": 0x01010003,
+    "exported": 0x01010010,
+    "minSdkVersion": 0x0101020C,
+    "versionCode": 0x0101021B,
+    "versionName": 0x0101021C,
+    "targetSdkVersion": 0x01010270,
+}
+
+# Chunk types (ResChunk_header.type)
 RES_STRING_POOL_TYPE = 0x0001
-NO_INDEX = 0xFFFFFFFF
+RES_TABLE_TYPE = 0x0002
+RES_XML_TYPE = 0x0003
+RES_XML_START_NAMESPACE_TYPE = 0x0100
+RES_XML_END_NAMESPACE_TYPE = 0x0101
+RES_XML_START_ELEMENT_TYPE = 0x0102
+RES_XML_END_ELEMENT_TYPE = 0x0103
+RES_XML_RESOURCE_MAP_TYPE = 0x0180
+RES_TABLE_PACKAGE_TYPE = 0x0200
+RES_TABLE_TYPE_TYPE = 0x0201
+
+# Value types (Res_value.dataType)
+TYPE_REFERENCE = 0x01
+TYPE_STRING = 0x03
+TYPE_DYNAMIC_REFERENCE = 0x07
+TYPE_INT_DEC = 0x10
+TYPE_INT_HEX = 0x11
+TYPE_INT_BOOLEAN = 0x12
+
+NO_INDEX = 0xFFFFFFFF  # an absent string or entry
 
 _HEADER = struct.Struct("<HHI")  # ResChunk_header: type, headerSize, size
 _POOL_HEADER = struct.Struct("<IIIII")  # stringCount, styleCount, flags, stringsStart, stylesStart
@@ -60,6 +95,12 @@ def children(data: bytes | bytearray, parent: Chunk, budget: Budget) -> Iterator
         child = chunk_at(data, pos, parent.end)
         yield child
         pos = child.end
+
+
+def u16(data: bytes | bytearray, pos: int, end: int) -> int:
+    if pos < 0 or pos + 2 > end:
+        raise FormatError("truncated value")
+    return int(_U16.unpack_from(data, pos)[0])
 
 
 def u32(data: bytes | bytearray, pos: int, end: int) -> int:

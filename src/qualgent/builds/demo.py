@@ -37,37 +37,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qualgent.builds._restypes import (
+    ANDROID_ATTR_IDS,
+    ANDROID_NS,
+    NO_INDEX,
+    RES_STRING_POOL_TYPE,
+    RES_XML_END_ELEMENT_TYPE,
+    RES_XML_END_NAMESPACE_TYPE,
+    RES_XML_RESOURCE_MAP_TYPE,
+    RES_XML_START_ELEMENT_TYPE,
+    RES_XML_START_NAMESPACE_TYPE,
+    RES_XML_TYPE,
+    TYPE_INT_BOOLEAN,
+    TYPE_INT_DEC,
+    TYPE_STRING,
+)
 from qualgent.drivers.simulator.demo_shop import demo_shop_model
 from qualgent.drivers.simulator.model import load_model
 
-ANDROID_NS = "http://schemas.android.com/apk/res/android"
 APK_MODEL_ENTRY = "assets/qualgent-app.json"
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)
-
-# Framework resource ids of the android: attributes a manifest uses (android.R.attr).
-ANDROID_ATTR_IDS = {
-    "label": 0x01010001,
-    "icon": 0x01010002,
-    "name": 0x01010003,
-    "exported": 0x01010010,
-    "minSdkVersion": 0x0101020C,
-    "versionCode": 0x0101021B,
-    "versionName": 0x0101021C,
-    "targetSdkVersion": 0x01010270,
-}
-
-# ResourceTypes.h chunk types and value types
-_RES_STRING_POOL_TYPE = 0x0001
-_RES_XML_TYPE = 0x0003
-_RES_XML_START_NAMESPACE_TYPE = 0x0100
-_RES_XML_END_NAMESPACE_TYPE = 0x0101
-_RES_XML_START_ELEMENT_TYPE = 0x0102
-_RES_XML_END_ELEMENT_TYPE = 0x0103
-_RES_XML_RESOURCE_MAP_TYPE = 0x0180
-_TYPE_STRING = 0x03
-_TYPE_INT_DEC = 0x10
-_TYPE_INT_BOOLEAN = 0x12
-_NO_INDEX = 0xFFFFFFFF
 
 
 @dataclass
@@ -109,11 +98,11 @@ def encode_axml(root: XmlElement) -> bytes:
 
     def node(kind: int, ext: bytes) -> None:
         nonlocal line
-        body.extend(struct.pack("<HHIII", kind, 16, 16 + len(ext), line, _NO_INDEX) + ext)
+        body.extend(struct.pack("<HHIII", kind, 16, 16 + len(ext), line, NO_INDEX) + ext)
         line += 1
 
     ns_ext = struct.pack("<II", index("android"), index(ANDROID_NS))
-    node(_RES_XML_START_NAMESPACE_TYPE, ns_ext)
+    node(RES_XML_START_NAMESPACE_TYPE, ns_ext)
 
     def element(el: XmlElement) -> None:
         attrs = []
@@ -122,30 +111,30 @@ def encode_axml(root: XmlElement) -> bytes:
                 ns, name = index(ANDROID_NS), index(key.split(":", 1)[1])
                 order = ANDROID_ATTR_IDS[key.split(":", 1)[1]]
             else:
-                ns, name, order = _NO_INDEX, index(key), 1 << 32
+                ns, name, order = NO_INDEX, index(key), 1 << 32
             if isinstance(value, bool):
-                raw, vtype, data = _NO_INDEX, _TYPE_INT_BOOLEAN, 0xFFFFFFFF if value else 0
+                raw, vtype, data = NO_INDEX, TYPE_INT_BOOLEAN, 0xFFFFFFFF if value else 0
             elif isinstance(value, int):
-                raw, vtype, data = _NO_INDEX, _TYPE_INT_DEC, value & 0xFFFFFFFF
+                raw, vtype, data = NO_INDEX, TYPE_INT_DEC, value & 0xFFFFFFFF
             else:
                 raw = data = index(str(value))
-                vtype = _TYPE_STRING
+                vtype = TYPE_STRING
             attrs.append((order, struct.pack("<IIIHBBI", ns, name, raw, 8, 0, vtype, data)))
         attrs.sort(key=lambda a: a[0])  # by resource id, as aapt writes them
-        ext = struct.pack("<IIHHHHHH", _NO_INDEX, index(el.tag), 20, 20, len(attrs), 0, 0, 0)
-        node(_RES_XML_START_ELEMENT_TYPE, ext + b"".join(a for _, a in attrs))
+        ext = struct.pack("<IIHHHHHH", NO_INDEX, index(el.tag), 20, 20, len(attrs), 0, 0, 0)
+        node(RES_XML_START_ELEMENT_TYPE, ext + b"".join(a for _, a in attrs))
         for child in el.children:
             element(child)
-        node(_RES_XML_END_ELEMENT_TYPE, struct.pack("<II", _NO_INDEX, index(el.tag)))
+        node(RES_XML_END_ELEMENT_TYPE, struct.pack("<II", NO_INDEX, index(el.tag)))
 
     element(root)
-    node(_RES_XML_END_NAMESPACE_TYPE, ns_ext)
+    node(RES_XML_END_NAMESPACE_TYPE, ns_ext)
 
     strings = _string_pool(list(pool))
-    res_map = struct.pack("<HHI", _RES_XML_RESOURCE_MAP_TYPE, 8, 8 + 4 * len(android_names))
+    res_map = struct.pack("<HHI", RES_XML_RESOURCE_MAP_TYPE, 8, 8 + 4 * len(android_names))
     res_map += b"".join(struct.pack("<I", ANDROID_ATTR_IDS[n]) for n in android_names)
     payload = strings + res_map + bytes(body)
-    return struct.pack("<HHI", _RES_XML_TYPE, 8, 8 + len(payload)) + payload
+    return struct.pack("<HHI", RES_XML_TYPE, 8, 8 + len(payload)) + payload
 
 
 def _walk(el: XmlElement) -> Any:
@@ -169,7 +158,7 @@ def _string_pool(strings: list[str]) -> bytes:
     data += b"\x00" * (-len(data) % 4)
     header_size = 28
     strings_start = header_size + 4 * len(strings)
-    header = struct.pack("<HHIIIIII", _RES_STRING_POOL_TYPE, header_size,
+    header = struct.pack("<HHIIIIII", RES_STRING_POOL_TYPE, header_size,
                          strings_start + len(data), len(strings), 0, 0, strings_start, 0)
     return header + b"".join(struct.pack("<I", o) for o in offsets) + bytes(data)
 

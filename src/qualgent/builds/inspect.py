@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass
 
 from qualgent.builds import _aab, _arsc, _axml, _values
-from qualgent.builds._archive import ArchiveError, MiB, open_zip, read_entry
+from qualgent.builds._archive import ArchiveError, MiB, find_entry, open_zip, read_entry
 
 _log = logging.getLogger(__name__)
 
@@ -88,19 +88,21 @@ def _invalid(kind: str, reason: str) -> InvalidBuild:
 def _optional_entry(zf: zipfile.ZipFile, name: str, limit: int) -> bytearray | None:
     """An entry that only improves the answer (a resource table): None if absent, past
     ``limit`` or unreadable, rather than refusing the build."""
-    if name not in zf.namelist():
+    entry = find_entry(zf, name)
+    if entry is None:
         return None
     try:
-        return read_entry(zf, name, limit)
+        return read_entry(zf, entry, limit)
     except ArchiveError as exc:
         _log.info("build inspection skips %s: %s", name, exc)
         return None
 
 
 def _read_apk(zf: zipfile.ZipFile) -> BuildInfo:
-    if _APK_MANIFEST not in zf.namelist():
+    entry = find_entry(zf, _APK_MANIFEST)
+    if entry is None:
         raise _invalid("apk", "it has no AndroidManifest.xml at the archive root")
-    data = read_entry(zf, _APK_MANIFEST, MAX_MANIFEST)
+    data = read_entry(zf, entry, MAX_MANIFEST)
     try:
         manifest = _axml.read_manifest(data, _values.MAX_CHARS)
     except ValueError as exc:
@@ -130,9 +132,10 @@ def _read_apk(zf: zipfile.ZipFile) -> BuildInfo:
 
 
 def _read_aab(zf: zipfile.ZipFile) -> BuildInfo:
-    if _AAB_MANIFEST not in zf.namelist():
+    entry = find_entry(zf, _AAB_MANIFEST)
+    if entry is None:
         raise _invalid("aab", f"it has no {_AAB_MANIFEST}")
-    data = read_entry(zf, _AAB_MANIFEST, MAX_MANIFEST)
+    data = read_entry(zf, entry, MAX_MANIFEST)
     try:
         manifest = _aab.parse_manifest(data)
     except ValueError as exc:

@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from qualgent.queue.states import FailureCategory
+
 
 class ElementKind(StrEnum):
     """What an element is, in the words every driver maps its widget classes to.
@@ -107,22 +109,22 @@ class DeviceProfile:
 class DeviceFailure(Exception):
     """A failure of the device or the app under test, not of the test's logic.
 
-    `category` is "app" (the app misbehaved) or "infrastructure" (the device or host).
+    `category` is APP (the app misbehaved) or INFRASTRUCTURE (the device or host).
     """
 
-    category = "infrastructure"
+    category = FailureCategory.INFRASTRUCTURE
 
 
 class AppCrashed(DeviceFailure):
-    category = "app"
+    category = FailureCategory.APP
 
 
 class InstallFailed(DeviceFailure):
-    category = "app"
+    category = FailureCategory.APP
 
 
 class DeviceLost(DeviceFailure):
-    category = "infrastructure"
+    category = FailureCategory.INFRASTRUCTURE
 
 
 @dataclass

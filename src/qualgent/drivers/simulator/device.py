@@ -37,8 +37,9 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from qualgent.builds._archive import ArchiveError, EntryTooLarge, find_entry, open_zip, read_entry
 from qualgent.builds.inspect import InvalidBuild, inspect_build
 from qualgent.drivers.base import (
     AppCrashed,
@@ -112,6 +113,30 @@ class _Installed:
     label: str
 
 
+def _read_model(f: BinaryIO, kind: str, name: str, package: str) -> bytes:
+    """The app model a simulator build carries, inflated within ``_MAX_MODEL_BYTES`` whatever
+    the zip's headers declare; InstallFailed when it is missing, too large or unreadable."""
+    try:
+        with open_zip(f) as zf:
+            if kind == "apk":
+                entry: str | zipfile.ZipInfo | None = find_entry(zf, APK_MODEL_ENTRY)
+                where = APK_MODEL_ENTRY
+            else:
+                entry = next((n for n in zf.namelist() if IPA_MODEL_ENTRY.fullmatch(n)), None)
+                where = "Payload/<Name>.app/qualgent-app.json"
+            if entry is None:
+                raise InstallFailed(
+                    f"{name} ({package}) has no simulator app model ({where}): "
+                    f"the simulator runs only builds made for it, such as the demo build "
+                    f"of qualgent.builds.demo; a real app needs a real device or emulator")
+            return bytes(read_entry(zf, entry, _MAX_MODEL_BYTES))
+    except EntryTooLarge as exc:
+        raise InstallFailed(f"{name}: its simulator app model is larger than "
+                            f"{_MAX_MODEL_BYTES // (1024 * 1024)} MB") from exc
+    except ArchiveError as exc:
+        raise InstallFailed(f"{name}: {exc}") from exc
+
+
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: SimulatedDevice, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
@@ -182,24 +207,7 @@ class SimulatedDevice:
                 info = inspect_build(f, kind)
             except InvalidBuild as exc:
                 raise InstallFailed(f"{name}: {exc}") from exc
-            f.seek(0)
-            with zipfile.ZipFile(f) as zf:
-                if kind == "apk":
-                    entry = APK_MODEL_ENTRY if APK_MODEL_ENTRY in zf.namelist() else None
-                    where = APK_MODEL_ENTRY
-                else:
-                    entry = next((n for n in zf.namelist() if IPA_MODEL_ENTRY.fullmatch(n)),
-                                 None)
-                    where = "Payload/<Name>.app/qualgent-app.json"
-                if entry is None:
-                    raise InstallFailed(
-                        f"{name} ({info.package_name}) has no simulator app model ({where}): "
-                        f"the simulator runs only builds made for it, such as the demo build "
-                        f"of qualgent.builds.demo; a real app needs a real device or emulator")
-                if zf.getinfo(entry).file_size > _MAX_MODEL_BYTES:
-                    raise InstallFailed(f"{name}: its simulator app model is larger than "
-                                        f"{_MAX_MODEL_BYTES // (1024 * 1024)} MB")
-                raw = zf.read(entry)
+            raw = _read_model(f, kind, name, info.package_name)
         try:
             model = load_model(raw)
         except ModelError as exc:

@@ -83,7 +83,7 @@ def parse_launch(c: str, quoted: list[str], screen: Hierarchy,
     # "Open the Crash app" where a "Crash app" button is on screen: a tap, not a launch.
     if verb not in ("launch", "relaunch", "restart") and re.sub(
             r"^the\s+", "", phrase, flags=re.I).lower() not in ("app", "application"):
-        if any(mm.score >= 0.9 for mm in candidates(screen, Target.of(phrase), "tap")):
+        if on_screen(screen, phrase):
             return None
     return [Intent(Action.LAUNCH, value="restart" if restart else None)]
 
@@ -274,8 +274,6 @@ def parse_key(c: str, quoted: list[str], screen: Hierarchy,
         return [Intent(Action.KEY, value=_KEYS[k])]
     if on_screen(screen, k):
         return None  # "press Search" with a Search button on screen: a tap
-    if k == "home":
-        return [Intent(Action.KEY, value="home")]
     return [Intent(Action.KEY, value=_KEYS[k])]
 
 

@@ -87,7 +87,6 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
     text = _NUMBERING.sub("", text.strip())
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"[.!]+$", "", text).strip()
-    idx = _LazyIndex(screen) if screen is not None else None
     clauses: list[str] = []
     start = 0
     prefix = ""
@@ -98,7 +97,7 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
         rest = text[m.end():]
         if not left.strip() or not rest.strip():
             continue
-        if _HARD_SEPARATOR.match(m.group(0)) or _accept_split(left, m.group(0), rest, idx,
+        if _HARD_SEPARATOR.match(m.group(0)) or _accept_split(left, m.group(0), rest, screen,
                                                               quoted):
             clauses.append(prefix + left)
             prefix = ""
@@ -119,22 +118,12 @@ _TYPE_VERBS = frozenset({"type", "enter", "input", "write", "put", "insert"})
 _ELLIPTIC_TYPE = re.compile(r"^\s*(?:\x00\d+\x00|[^\s\x00]+)\s+(?:into|in|on)\s+\S", re.I)
 
 
-class _LazyIndex:
-    """The screen's word index, built only if a split needs to look at the screen."""
-
-    def __init__(self, screen: Hierarchy) -> None:
-        self.screen = screen
-
-    def contains_phrase(self, words: tuple[str, ...]) -> bool:
-        return index(self.screen).contains_phrase(words)
-
-
 def _next_piece(rest: str) -> str:
     m = _SEPARATOR.search(rest)
     return rest[: m.start()] if m else rest
 
 
-def _accept_split(left: str, sep: str, rest: str, idx: _LazyIndex | None,
+def _accept_split(left: str, sep: str, rest: str, screen: Hierarchy | None,
                   quoted: list[str]) -> bool:
     head = strip_lead(rest)
     words = head.split()
@@ -142,11 +131,11 @@ def _accept_split(left: str, sep: str, rest: str, idx: _LazyIndex | None,
         return False
     if "then" in sep.lower():
         return True  # ", then" and " then " always start another instruction
-    if "and" in sep.lower() and idx is not None and "then" not in sep.lower():
+    if "and" in sep.lower() and screen is not None and "then" not in sep.lower():
         # "Terms and Conditions" on screen: the "and" belongs to a name.
         lw = tokens(restore(left, quoted))
         rw = tokens(restore(rest, quoted))
-        if lw and rw and idx.contains_phrase((lw[-1], "and", rw[0])):
+        if lw and rw and index(screen).contains_phrase((lw[-1], "and", rw[0])):
             return False
     first = words[0].lower()
     if first in VERBS:
@@ -154,10 +143,10 @@ def _accept_split(left: str, sep: str, rest: str, idx: _LazyIndex | None,
         return True
     if _MODAL_CLAUSE.search(_next_piece(rest)) or _QUOTED_ASSERT.match(head):
         return True
-    if idx is not None:
+    if screen is not None:
         piece = strip_lead(_next_piece(rest))
         label = restore(piece, quoted)
-        found = candidates(idx.screen, Target.of(label, exact=True), "tap") if label else []
+        found = candidates(screen, Target.of(label, exact=True), "tap") if label else []
         if any(m.score >= 0.9 and (m.element.clickable or m.element.kind == ElementKind.BUTTON)
                for m in found):
             return True

@@ -156,8 +156,7 @@ def target_of(text: str, quoted: list[str], *, assertion: bool = False,
     if ordinal_ok and not exact:
         m = _ORDINAL_RE.match(phrase)
         if m:
-            whole = Target.of(phrase)
-            if screen is None or not any(c.score >= 0.9 for c in candidates(screen, whole)):
+            if screen is None or not on_screen(screen, phrase):
                 o = m.group("o").lower()
                 n = _ORDINALS.get(o) or int(re.match(r"\d+", o).group(0))
                 return Target.of(m.group("rest"), ordinal=n)
