@@ -155,7 +155,7 @@ def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
         except DeviceFailure as exc:
             what = ("install" if exc.category == FailureCategory.APP
                     else "reach the device to install")
-            return RunOutcome(RunStatus.FAILED, FailureCategory(exc.category),
+            return RunOutcome(RunStatus.FAILED, exc.category,
                               f"Could not {what} the build: {exc}", [])
         return run_steps(device, installed.package or package, steps, **agent_args)
 
@@ -188,8 +188,7 @@ async def _report(rep: Reporter, run: Execution, outcome: RunOutcome) -> None:
         replayed = sum(s.replay == "replayed" and s.status == StepStatus.PASSED
                        for s in outcome.steps)
         healed = sum(s.replay == "healed" for s in outcome.steps)
-    result = q.Outcome(run_id, RunStatus(outcome.status),
-                       outcome.failure_category and FailureCategory(outcome.failure_category),
+    result = q.Outcome(run_id, outcome.status, outcome.failure_category,
                        explanation, replayed, healed, report)
     if await _held(run, lambda: rep.finish(result), "finish") is False:
         log.warning("run %s: no longer ours when it finished; result discarded", run_id)
