@@ -164,6 +164,25 @@ def _raw_response(port: int, head: bytes, body: bytes = b"", wait: float = 10) -
     return out
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    (json.dumps(_case(name="a\x00b")).encode(), "name"),
+    (_case_with_default("NaN").encode(), "variables[0].default"),
+], ids=["nul", "nan"])
+def test_a_second_content_type_does_not_hide_a_json_body(
+    org: Org, server: Server, db: Db, body: bytes, field: str
+) -> None:
+    """The route reads the first Content-Type (JSON): the body guard checks what it reads."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    head = (f"POST /v1/test-cases HTTP/1.1\r\nHost: x\r\nX-Api-Key: {org.key}\r\n"
+            "Content-Type: application/json\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    status, _, rest = _raw_response(port, head, body).partition(b"\r\n")
+    assert b" 422 " in status, rest[-300:]
+    err = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (err["error"], err["details"]["field"]) == ("invalid_request", field)
+    _nothing_stored(db)
+
+
 def test_json_body_over_the_cap_is_refused_from_its_declared_length(
     org: Org, server: Server, db: Db
 ) -> None:

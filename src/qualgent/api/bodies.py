@@ -18,7 +18,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qualgent.api.errors import ApiError, api_error_response
+from qualgent.api.errors import (
+    ApiError,
+    api_error_response,
+    malformed_body,
+    payload_too_large,
+    unreadable_body,
+)
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted in a JSON body."""
@@ -37,20 +43,19 @@ class _Constant:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413, "payload_too_large",
+    return payload_too_large(
         f"The request body exceeds {limit} bytes (QUALGENT_MAX_JSON_BODY_BYTES).",
-        {"max_bytes": limit},
         headers={"Connection": "close"},  # the rest of the body is not read
+        max_bytes=limit,
     )
-
-
-def _malformed(message: str) -> ApiError:
-    return ApiError(400, "malformed_body", message, {"field": "body"})
 
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_request", f"{field}: {message}", {"field": field})
+
+
+def _too_deep() -> ApiError:
+    return malformed_body(f"The request body is nested deeper than {MAX_DEPTH} levels.")
 
 
 def _join(path: str, key: str | int) -> str:
@@ -69,6 +74,13 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
+def unstorable_text(field: str, text: str) -> ApiError | None:
+    """422 naming `field` when `text` holds what PostgreSQL text cannot (NUL, a lone
+    surrogate); the same check for JSON bodies and the upload's form fields."""
+    problem = _text_problem(text)
+    return None if problem is None else _invalid(field, problem)
+
+
 def _walk(document: Any) -> ApiError | None:
     """The first value PostgreSQL would refuse, with its path ('jobs[0].vars.t')."""
     stack: list[tuple[Any, str, int]] = [(document, "", 1)]
@@ -76,7 +88,7 @@ def _walk(document: Any) -> ApiError | None:
         value, path, depth = stack.pop()
         where = path or "body"
         if isinstance(value, dict | list) and depth > MAX_DEPTH:
-            return _malformed(f"The request body is nested deeper than {MAX_DEPTH} levels.")
+            return _too_deep()
         if isinstance(value, dict):
             for key in value:
                 if problem := _text_problem(key):
@@ -111,27 +123,29 @@ def json_problem(body: bytes) -> ApiError | None:
         document = json.loads(body, parse_constant=_Constant)
     except json.JSONDecodeError:
         return None  # the route's own parser answers malformed_body with the position
-    except UnicodeDecodeError:
-        return _malformed("The request body is not valid UTF-8.")
+    except UnicodeDecodeError as exc:
+        return unreadable_body(exc)
     except RecursionError:
-        return _malformed(f"The request body is nested deeper than {MAX_DEPTH} levels.")
+        return _too_deep()
     except ValueError as exc:  # an integer literal over the interpreter's 4300 digits
-        return _malformed(f"The request body holds a number that cannot be read: {exc}.")
+        return malformed_body(f"The request body holds a number that cannot be read: {exc}.")
     return _walk(document)
 
 
 def _body_headers(scope: Scope) -> tuple[str | None, bool, str]:
     """Content-Length, whether Transfer-Encoding is set, and Content-Type, in one pass over
-    the raw headers (this runs on every request)."""
-    declared, chunked, kind = None, False, ""
+    the raw headers (this runs on every request). Of several Content-Type headers the first
+    counts, as in the request the route reads: a JSON body sent with a second, non-JSON
+    type must be checked all the same."""
+    declared, chunked, kind = None, False, None
     for name, value in scope["headers"]:
         if name == b"content-length":
             declared = value.decode("latin-1")
         elif name == b"transfer-encoding":
             chunked = True
-        elif name == b"content-type":
+        elif name == b"content-type" and kind is None:
             kind = value.decode("latin-1")
-    return declared, chunked, kind
+    return declared, chunked, kind or ""
 
 
 def _is_json(content_type: str) -> bool:

@@ -19,6 +19,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qualgent.db.pool import UNAVAILABLE
+
 NOT_FOUND = "S-90004"
 RETRY_AFTER_SECONDS = 5
 """What a client is told to wait during a database outage before trying again."""
@@ -43,9 +45,17 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def not_found(resource: str) -> ApiError:
-    """The same answer whether the object is absent or belongs to another organization."""
-    return ApiError(404, NOT_FOUND, f"{resource} not found in your organization.")
+def malformed_body(message: str, field: str | None = "body", **details: Any) -> ApiError:
+    """400: the body cannot be read as what the route takes; `field` names the part at fault
+    (None when no single part is)."""
+    return ApiError(400, "malformed_body", message,
+                    {"field": field, **details} if field else details)
+
+
+def payload_too_large(message: str, headers: dict[str, str] | None = None,
+                      **details: Any) -> ApiError:
+    """413: the message names the cap that was passed (each has its own setting)."""
+    return ApiError(413, "payload_too_large", message, details, headers)
 
 
 def database_unavailable() -> ApiError:
@@ -71,13 +81,6 @@ def api_error_response(err: ApiError) -> JSONResponse:
     return error_response(err.status, err.error, err.message, err.details, err.headers)
 
 
-_CONNECTION_ERRORS = (
-    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was lost
-    asyncpg.exceptions.OperatorInterventionError,  # 57P0x: shutting down, starting up
-    asyncpg.TooManyConnectionsError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    sa_exc.TimeoutError,  # no pooled connection came free in time
-)
 _DRIVER_MODULES = ("asyncpg", "sqlalchemy", "qualgent.db")
 
 
@@ -92,19 +95,29 @@ def _raised_by_driver(exc: BaseException) -> bool:
     return False
 
 
+def _unavailable(exc: BaseException) -> bool:
+    """One of db.pool.UNAVAILABLE, read narrowly: a 503 tells the client that retrying will
+    help, which a missing blob file or a full disk would not."""
+    if isinstance(exc, OSError):  # TimeoutError too
+        return _raised_by_driver(exc)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "connection is closed" in str(exc)
+    if isinstance(exc, asyncpg.InsufficientResourcesError):
+        return isinstance(exc, asyncpg.TooManyConnectionsError)
+    return isinstance(exc, UNAVAILABLE)
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """True when exc, or anything in its cause chain, says the database cannot be reached."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _CONNECTION_ERRORS):
+        if _unavailable(current):
+            return True
+        if isinstance(current, sa_exc.TimeoutError):  # no pooled connection came free in time
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(current, OSError) and _raised_by_driver(current):
-            return True
-        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -130,8 +143,7 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     field = field_path(first["loc"])
     kind = first["type"]
     if kind == "json_invalid":
-        return ApiError(400, "malformed_body", "The request body is not valid JSON.",
-                        {"field": "body"})
+        return malformed_body("The request body is not valid JSON.")
     if kind == "missing":
         if not field:
             return ApiError(400, "missing_parameter",
@@ -140,8 +152,7 @@ def validation_error(exc: RequestValidationError) -> ApiError:
             400, "missing_parameter", f"{field} is required.", {"field": field}
         )
     if kind == "model_attributes_type" and not field:
-        return ApiError(400, "malformed_body", "The request body must be a JSON object.",
-                        {"field": "body"})
+        return malformed_body("The request body must be a JSON object.")
     msg = str(first.get("msg", "is invalid"))
     custom = (first.get("ctx") or {}).get("error")
     if custom is not None:
@@ -152,32 +163,23 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(422, "invalid_request", msg, {"field": field or "body"})
 
 
-def _unparsable_body(exc: StarletteHTTPException) -> ApiError:
-    """FastAPI answers 400 'error parsing the body' for what json.loads raises besides a
-    syntax error; name the actual problem."""
-    cause = exc.__cause__
+def unreadable_body(cause: BaseException | None) -> ApiError:
+    """400 for a JSON body json.loads cannot read besides a syntax error. FastAPI parses such
+    a body only when BodyGuard (api.bodies) has let it by: no nesting or giant number, which
+    BodyGuard answers itself, but bytes that are not UTF-8, which it leaves alone."""
     if isinstance(cause, UnicodeDecodeError):
-        message = "The request body is not valid UTF-8."
-    elif isinstance(cause, RecursionError):
-        message = "The request body is nested too deeply."
-    elif isinstance(cause, ValueError):
-        message = f"The request body cannot be read: {cause}."
-    else:
-        message = "The request body cannot be read."
-    return ApiError(400, "malformed_body", message, {"field": "body"})
+        return malformed_body("The request body is not valid UTF-8.")
+    return malformed_body("The request body cannot be read.")
 
 
 def http_error(exc: StarletteHTTPException) -> ApiError:
     headers = dict(exc.headers) if exc.headers else None
     if exc.status_code == 404:
         return ApiError(404, "not_found", "No such endpoint.")
-    if exc.status_code == 405:
-        return ApiError(405, "method_not_allowed", "Method not allowed here.",
-                        {"allow": (headers or {}).get("Allow", "")}, headers)
     if exc.status_code == 413:
-        return ApiError(413, "payload_too_large", "The request body is too large.", {}, headers)
-    if exc.status_code == 400:
-        return _unparsable_body(exc)
+        return payload_too_large("The request body is too large.", headers)
+    if exc.status_code == 400:  # FastAPI's "There was an error parsing the body"
+        return unreadable_body(exc.__cause__)
     return ApiError(exc.status_code, "http_error", str(exc.detail), {}, headers)
 
 

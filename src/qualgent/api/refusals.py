@@ -1,9 +1,9 @@
 """The edge where the services' typed refusals become HTTP answers.
 
-Services raise DomainError subclasses (and the queue its InsufficientCredits, the build reader
-its InvalidBuild) with a message and the field at fault; this table gives each class its
-status and stable error string. The feature routers use RefusalRoute, so every route and its
-dependencies answer refusals the same way.
+Services (and the queue, for InsufficientCredits) raise DomainError subclasses, and the build
+reader its InvalidBuild, with a message and the field at fault; this table gives each class
+its status and stable error string. The feature routers use RefusalRoute, so every route and
+its dependencies answer refusals the same way.
 """
 
 from __future__ import annotations
@@ -46,20 +46,14 @@ STATUS: dict[type[DomainError], tuple[int, str]] = {
     BatchTooLarge: (400, "too_many_jobs"),
     NoTestCases: (422, "no_test_cases"),
     InvalidCursor: (400, "invalid_cursor"),
+    InsufficientCredits: (402, "insufficient_credits"),
 }
 
-REFUSALS = (DomainError, InsufficientCredits, InvalidBuild)
+REFUSALS = (DomainError, InvalidBuild)
 
 
 def as_api_error(exc: Exception) -> ApiError:
     """The HTTP answer for one of REFUSALS."""
-    if isinstance(exc, InsufficientCredits):
-        return ApiError(
-            402, "insufficient_credits",
-            f"This batch needs {exc.required} credits and the organization has "
-            f"{exc.available}.",
-            {"required": exc.required, "available": exc.available},
-        )
     if isinstance(exc, InvalidBuild):
         return ApiError(422, "invalid_build", str(exc), {"field": "file"})
     assert isinstance(exc, DomainError)

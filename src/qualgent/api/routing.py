@@ -1,66 +1,42 @@
-"""The methods a path serves, taken from the OpenAPI document, for the Allow header of 405s.
+"""The Allow header of 405s: every method the path serves.
 
 Starlette names only the first matching route's methods, and FastAPI makes one route per
-method: GET, PUT and DELETE on /v1/test-cases/{id} would be announced as GET alone. A literal
-path that an id parameter could also match (/v1/apps/upload beside /v1/apps/{app_id}) is its
-own resource: its Allow is its own methods (the routes keep ids off such names, see
-api.deps.IdSegment).
+method: GET, PUT and DELETE on /v1/test-cases/{id} would be announced as GET alone. So the
+answer unites the methods of every route whose pattern takes the path; the patterns are the
+router's own, so /v1/apps/upload is not taken for an app id (see api.deps.IdSegment).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from qualgent.api.errors import ApiError, api_error_response
 
-_PARAM = re.compile(r"\{[^}]+\}")
+try:  # FastAPI >= 0.137.2 keeps an included router as one node of app.routes
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # older versions copy the included routes into app.routes
+
+    def iter_route_contexts(routes: Sequence[BaseRoute]) -> Iterable[Any]:  # type: ignore[misc]
+        return routes
 
 
-@dataclass(frozen=True)
-class PathTable:
-    templates: dict[str, frozenset[str]]
-    """Path template -> methods, from the document."""
-    owned: dict[str, frozenset[str]]
-    """Literal paths another template could take for an id -> their methods."""
-    patterns: tuple[tuple[re.Pattern[str], frozenset[str]], ...]
-
-    @classmethod
-    def of(cls, app: FastAPI) -> PathTable:
-        cached = getattr(app.state, "path_table", None)
-        if cached is None:
-            cached = cls.build(app.openapi()["paths"])
-            app.state.path_table = cached
-        return cached
-
-    @classmethod
-    def build(cls, paths: dict[str, dict]) -> PathTable:
-        templates = {path: frozenset(m.upper() for m in ops) for path, ops in paths.items()}
-        patterns = tuple((_regex(path), methods) for path, methods in templates.items())
-        owned = {
-            path: methods for path, methods in templates.items()
-            if "{" not in path and sum(1 for p, _ in patterns if p.match(path)) > 1
-        }
-        return cls(templates, owned, patterns)
-
-    def allowed(self, path: str) -> frozenset[str] | None:
-        """Methods served at this concrete path, or None when the document does not know it."""
-        if path in self.owned:
-            return self.owned[path]
-        methods = frozenset().union(*(m for p, m in self.patterns if p.match(path)))
-        return methods or None
+def allowed_methods(app: FastAPI, path: str) -> frozenset[str]:
+    """Methods served at this concrete path (405s are rare: no table is kept)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        served = getattr(route, "methods", None)
+        if served and route.path_regex.match(path):
+            methods |= served
+    return frozenset(methods)
 
 
-def _regex(template: str) -> re.Pattern[str]:
-    segments = ("[^/]+" if _PARAM.fullmatch(s) else re.escape(s) for s in template.split("/"))
-    return re.compile("^" + "/".join(segments) + "$")
-
-
-def _not_allowed(allow: str) -> ApiError:
+def method_not_allowed(allow: str) -> ApiError:
     return ApiError(405, "method_not_allowed", "Method not allowed here.", {"allow": allow},
                     headers={"Allow": allow})
 
@@ -70,6 +46,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: HTTPException) -> Response:
-        methods = PathTable.of(request.app).allowed(request.url.path)
+        methods = allowed_methods(request.app, request.url.path)
         allow = ", ".join(sorted(methods)) if methods else (exc.headers or {}).get("Allow", "")
-        return api_error_response(_not_allowed(allow))
+        return api_error_response(method_not_allowed(allow))

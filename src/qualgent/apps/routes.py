@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from qualgent.api.auth import Auth
 from qualgent.api.context import Context
 from qualgent.api.deps import Ctx, Session
-from qualgent.api.errors import ApiError, error_response
+from qualgent.api.errors import ApiError, error_response, malformed_body
 from qualgent.api.refusals import RefusalRoute
+from qualgent.api.shapes import UUID_SCHEMA
 from qualgent.apps import links, service
 from qualgent.apps.schemas import AppFileResponse, AppList, DeleteApps, DeletedApps
 from qualgent.apps.upload import SegmentedWriter, UploadForm, boundary_of, too_large
@@ -23,6 +26,10 @@ from qualgent.storage import keys
 
 router = APIRouter(tags=["apps"], route_class=RefusalRoute)
 downloads = APIRouter(tags=["apps"], route_class=RefusalRoute)
+
+AppId = Annotated[str, WithJsonSchema(
+    {"anyOf": [UUID_SCHEMA, {"type": "string", "enum": ["latest"]}]})]
+"""A build's id, or 'latest'; anything else is answered 404."""
 
 
 def download_link(ctx: Context, file_id: uuid.UUID) -> str:
@@ -113,13 +120,13 @@ async def upload_app(request: Request, auth: Auth, ctx: Ctx, db: Session) -> Res
                 await form.writer.flush_full_segments()
         parser.finalize()
         if not form.ended:
-            raise ApiError(400, "malformed_body", "The multipart body ended early.")
+            raise malformed_body("The multipart body ended early.", field=None)
         if form.writer is None:
             raise ApiError(400, "missing_parameter", "file is required.", {"field": "file"})
         writer, kind = form.writer, form.kind
         assert kind is not None and form.original_name is not None
         app_name, version = _required(form, "app_name"), _required(form, "version")
-        service.platform_of(kind, form.fields.get("os"))
+        service.check_platform(kind, form.fields.get("os"))
         await writer.finish()
         info = await run_in_threadpool(service.inspect, ctx.blobs, writer.key, kind)
         build = service.StoredBuild(
@@ -149,7 +156,7 @@ async def list_apps(auth: Auth, ctx: Ctx, db: Session) -> dict:
 
 
 @router.get("/apps/{app_id:id}", response_model=AppFileResponse)
-async def get_app_route(app_id: str, auth: Auth, ctx: Ctx, db: Session) -> dict:
+async def get_app_route(app_id: AppId, auth: Auth, ctx: Ctx, db: Session) -> dict:
     """A build by id, or the literal 'latest' for the most recent upload."""
     if app_id == "latest":
         found = await service.latest(db, auth.organization_id)

@@ -57,12 +57,10 @@ class StoredBuild:
     sha256: str
 
 
-def platform_of(kind: str, declared_os: str | None) -> str:
-    """The build's OS, from its file kind; a declared `os` must agree with it."""
-    os_name = OS_OF_KIND[kind]
-    if declared_os and _OS_ALIASES.get(declared_os.lower()) != os_name:
+def check_platform(kind: str, declared_os: str | None) -> None:
+    """A declared `os` must be the platform of the build's file kind (which `record` stores)."""
+    if declared_os and _OS_ALIASES.get(declared_os.lower()) != OS_OF_KIND[kind]:
         raise OsMismatch(declared_os, kind)
-    return os_name
 
 
 def inspect(blobs: BlobStore, key: str, kind: str) -> BuildInfo:

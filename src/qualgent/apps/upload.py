@@ -15,7 +15,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from qualgent.api.errors import ApiError
+from qualgent.api.bodies import unstorable_text
+from qualgent.api.errors import ApiError, malformed_body, payload_too_large
 from qualgent.apps.service import OS_OF_KIND
 from qualgent.storage import BlobStore, MultipartWrite
 
@@ -28,10 +29,9 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413, "payload_too_large",
+    return payload_too_large(
         f"The upload exceeds MAX_SINGLE_UPLOAD_MB ({limit // (1024 * 1024)} MB).",
-        {"max_bytes": limit},
+        max_bytes=limit,
     )
 
 
@@ -39,24 +39,9 @@ def boundary_of(content_type: str) -> bytes:
     kind, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise ApiError(
-            400, "malformed_body", "Send the build as multipart/form-data with a 'file' part.",
-            {"content_type": content_type},
-        )
+        raise malformed_body("Send the build as multipart/form-data with a 'file' part.",
+                             field=None, content_type=content_type)
     return boundary
-
-
-def malformed(message: str, **details: object) -> ApiError:
-    return ApiError(400, "malformed_body", message, {"field": "body", **details})
-
-
-def _nul_in(field_name: str, value: str) -> ApiError | None:
-    """PostgreSQL text cannot hold NUL: refuse it here rather than fail on insert."""
-    if "\0" not in value:
-        return None
-    return ApiError(422, "invalid_request",
-                    f"{field_name} contains a NUL character, which cannot be stored.",
-                    {"field": field_name})
 
 
 class FormParser:
@@ -66,20 +51,20 @@ class FormParser:
         try:
             self._parser = MultipartParser(boundary, callbacks)
         except FormParserError as exc:
-            raise malformed(f"The multipart boundary is not usable: {exc}.") from None
+            raise malformed_body(f"The multipart boundary is not usable: {exc}.") from None
 
     def write(self, chunk: bytes) -> None:
         try:
             self._parser.write(chunk)
         except FormParserError as exc:
-            raise malformed(f"The multipart body is malformed: {exc}.",
-                            offset=getattr(exc, "offset", None)) from None
+            raise malformed_body(f"The multipart body is malformed: {exc}.",
+                                 offset=getattr(exc, "offset", None)) from None
 
     def finalize(self) -> None:
         try:
             self._parser.finalize()
         except FormParserError as exc:
-            raise malformed(f"The multipart body is malformed: {exc}.") from None
+            raise malformed_body(f"The multipart body is malformed: {exc}.") from None
 
 
 class SegmentedWriter:
@@ -166,7 +151,8 @@ class UploadForm:
     def _part_begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_PARTS:
-            raise malformed(f"The form has more than {MAX_PARTS} parts.", max_parts=MAX_PARTS)
+            raise malformed_body(f"The form has more than {MAX_PARTS} parts.",
+                                 max_parts=MAX_PARTS)
         self._headers, self._hname, self._hvalue, self._value = {}, b"", b"", bytearray()
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -191,10 +177,9 @@ class UploadForm:
             self._target = name
             return
         if self.writer is not None:
-            raise ApiError(400, "malformed_body", "Send exactly one 'file' part.",
-                           {"field": "file"})
+            raise malformed_body("Send exactly one 'file' part.", field="file")
         original = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
-        if problem := _nul_in("file", original):
+        if problem := unstorable_text("file", original):
             raise problem
         ext = original.rsplit(".", 1)[-1].lower() if "." in original else ""
         if ext not in OS_OF_KIND:
@@ -216,24 +201,21 @@ class UploadForm:
         else:
             self.form_bytes += end - start
             if self.form_bytes > MAX_FORM_BYTES:
-                raise ApiError(
-                    413, "payload_too_large",
+                raise payload_too_large(
                     f"The form's text fields exceed {MAX_FORM_BYTES} bytes in all.",
-                    {"max_bytes": MAX_FORM_BYTES},
+                    max_bytes=MAX_FORM_BYTES,
                 )
             if not self._target:
                 return  # a part with no name: counted, not kept
             self._value += data[start:end]
             if len(self._value) > MAX_FIELD_BYTES:
-                raise ApiError(
-                    400, "malformed_body", f"The field '{self._target}' is too long.",
-                    {"field": self._target},
-                )
+                raise malformed_body(f"The field '{self._target}' is too long.",
+                                     field=self._target)
 
     def _part_end(self) -> None:
         if self._target and self._target != "\0file":
             value = self._value.decode("utf-8", "replace").strip()
-            if problem := _nul_in(self._target, value):
+            if problem := unstorable_text(self._target, value):
                 raise problem
             self.fields[self._target] = value
         self._target = None

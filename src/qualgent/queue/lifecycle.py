@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from qualgent.domain import DomainError
 from qualgent.queue.states import CreditReason, FailureCategory, Priority, RunStatus
 
 CHANNEL = "qualgent_runs"
@@ -41,12 +42,12 @@ LOST_HOST = (
 )
 
 
-class InsufficientCredits(Exception):
+class InsufficientCredits(DomainError):
     """The organization's balance does not cover the batch; nothing was written."""
 
     def __init__(self, required: int, available: int) -> None:
         super().__init__(f"This batch needs {required} credits and the organization has "
-                         f"{available}.")
+                         f"{available}.", required=required, available=available)
         self.required = required
         self.available = available
 
