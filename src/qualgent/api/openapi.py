@@ -46,16 +46,6 @@ RATE_LIMIT_HEADERS = {name: {"$ref": f"#/components/headers/{name}"}
                                    "X-RateLimit-Reset")}
 RETRY_AFTER = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
 
-UUID = {"type": "string", "format": "uuid"}
-PARAMETERS: dict[str, dict[str, Any]] = {
-    "test_run_id": UUID,
-    "case_id": UUID,
-    "app_id": {"anyOf": [UUID, {"type": "string", "enum": ["latest"]}]},
-    "category": UUID,
-}
-"""Ids the routes take as plain strings: anything that is not a UUID is answered 404, so
-the document says UUID (an explicit schema from the route, if any, is kept)."""
-
 ERRORS: dict[int, str] = {
     400: "The request cannot be read or lacks something: `malformed_body`, "
          "`missing_parameter`, `invalid_cursor`, `too_many_jobs`, "
@@ -116,19 +106,7 @@ def _error_response(status: int, existing: dict[str, Any] | None) -> dict[str, A
     return response
 
 
-def _tighten_parameters(operation: dict[str, Any]) -> None:
-    for parameter in operation.get("parameters", []):
-        schema = parameter.get("schema", {})
-        loose = schema.get("type") == "string" and not ({"format", "pattern", "enum"} & set(
-            schema)) or schema.get("anyOf") == [{"type": "string"}, {"type": "null"}]
-        if parameter["name"] in PARAMETERS and loose:
-            title = schema.get("title")
-            parameter["schema"] = {**PARAMETERS[parameter["name"]],
-                                   **({"title": title} if title else {})}
-
-
 def _document_operation(method: str, path: str, operation: dict[str, Any]) -> None:
-    _tighten_parameters(operation)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
     for status in statuses(method, path, operation) | declared:

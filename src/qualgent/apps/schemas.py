@@ -6,9 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from qualgent.api.shapes import Id, Shape, Timestamp
-
-Platform = Literal["Android", "iOS"]
+from qualgent.api.shapes import Id, Platform, Shape, Timestamp
 
 
 class AppFileRecord(Shape):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Session
 from qualgent.api.refusals import RefusalRoute
-from qualgent.api.shapes import Shape
+from qualgent.api.shapes import Platform, Shape
 from qualgent.devices import service
 
 router = APIRouter(tags=["devices"], route_class=RefusalRoute)
@@ -17,7 +15,7 @@ router = APIRouter(tags=["devices"], route_class=RefusalRoute)
 
 class DeviceProfile(Shape):
     name: str
-    platform: Literal["Android", "iOS"]
+    platform: Platform
     os_version: str
     sms_enabled: bool
 

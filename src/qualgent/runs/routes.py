@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Ctx, Session
 from qualgent.api.refusals import RefusalRoute
+from qualgent.api.shapes import Id
 from qualgent.domain import NotFound, parse_id
 from qualgent.runs import queries, service
 from qualgent.runs.cursor import CURSOR_SCHEMA
@@ -68,7 +69,7 @@ async def run_all(body: RunAllRequest, auth: Auth, ctx: Ctx, db: Session) -> dic
 # schema is documented, not enforced per request (tests check the two agree).
 @jobs.get("/jobs/status/{test_run_id}",
           responses={200: {"model": RunDetail, "description": "The run"}})
-async def job_status(test_run_id: str, auth: Auth, ctx: Ctx) -> JSONResponse:
+async def job_status(test_run_id: Id, auth: Auth, ctx: Ctx) -> JSONResponse:
     run_id = parse_id(test_run_id, "Test run")
     row = await queries.run_row(ctx.pg, auth.organization_id, run_id)
     if row is None:
@@ -113,7 +114,7 @@ Attempt = Annotated[
 
 @jobs.get("/jobs/{test_run_id}/steps", response_model=RunTrace)
 async def job_steps(
-    test_run_id: str, auth: Auth, ctx: Ctx,
+    test_run_id: Id, auth: Auth, ctx: Ctx,
     attempt: Annotated[Attempt, Query(
         description="'latest' (default), 'all', or an attempt number")] = "latest",
 ) -> dict:

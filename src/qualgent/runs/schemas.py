@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from qualgent.api.shapes import Id, Shape, Timestamp
+from qualgent.api.shapes import Id, Platform, Ref, Shape, Timestamp
 from qualgent.queue.states import FailureCategory, Priority, RunStatus, StepStatus
 
 MAX_JOBS = 10
@@ -94,15 +94,10 @@ class Submitted(Shape):
 
 class DeviceDetails(Shape):
     name: str
-    platform: Literal["Android", "iOS"]
+    platform: Platform
     os_version: str | None
     orientation: Orientation | None
     use_sim: bool
-
-
-class Ref(Shape):
-    id: Id
-    name: str
 
 
 class CacheInfo(Shape):

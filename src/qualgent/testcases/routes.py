@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter
+from pydantic import WithJsonSchema
 
 from qualgent.api.auth import Auth
 from qualgent.api.deps import Session
 from qualgent.api.refusals import RefusalRoute
+from qualgent.api.shapes import UUID_SCHEMA, Id
 from qualgent.db.models import TestCaseVersion
 from qualgent.domain import parse_id
 from qualgent.testcases import service
@@ -79,7 +82,9 @@ def _case_id(raw: str) -> uuid.UUID:
 
 @router.get("/test-cases/list", response_model=list[CaseSummary])
 async def list_cases(
-    auth: Auth, db: Session, category: str | None = None, include_archived: bool = False
+    auth: Auth, db: Session,
+    category: Annotated[str | None, WithJsonSchema(UUID_SCHEMA)] = None,
+    include_archived: bool = False,
 ) -> list[dict]:
     """Test cases with their category and latest completed run, newest first."""
     rows = await service.summaries(db, auth.organization_id, category, include_archived)
@@ -93,26 +98,26 @@ async def create_case(body: CaseCreate, auth: Auth, db: Session) -> dict:
 
 
 @router.get("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
-async def get_case_route(case_id: str, auth: Auth, db: Session) -> dict:
+async def get_case_route(case_id: Id, auth: Auth, db: Session) -> dict:
     case = await service.read(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "test_case": _case_view(case)}
 
 
 @router.put("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
-async def update_case(case_id: str, body: CaseUpdate, auth: Auth, db: Session) -> dict:
+async def update_case(case_id: Id, body: CaseUpdate, auth: Auth, db: Session) -> dict:
     """Every edit creates a new immutable version; runs keep pointing at theirs."""
     case = await service.update(db, auth.organization_id, _case_id(case_id), body)
     return {"success": True, "test_case": _case_view(case)}
 
 
 @router.delete("/test-cases/{case_id:id}", response_model=CaseResponse, **_AS_STORED)
-async def archive_case(case_id: str, auth: Auth, db: Session) -> dict:
+async def archive_case(case_id: Id, auth: Auth, db: Session) -> dict:
     """Archives: the case and its history stay readable, run-all skips it."""
     case = await service.archive(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "test_case": _case_view(case)}
 
 
 @router.get("/test-cases/{case_id:id}/versions", response_model=VersionsResponse, **_AS_STORED)
-async def list_versions(case_id: str, auth: Auth, db: Session) -> dict:
+async def list_versions(case_id: Id, auth: Auth, db: Session) -> dict:
     versions = await service.versions(db, auth.organization_id, _case_id(case_id))
     return {"success": True, "versions": [_version_view(v) for v in versions]}

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from qualgent.api.shapes import Id, Shape, Timestamp
+from qualgent.api.shapes import Id, Ref, Shape, Timestamp
 from qualgent.queue.states import RunStatus
 
 VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -99,11 +99,6 @@ class CaseUpdate(_UniqueVariables):
     variables: list[Variable] | None = Field(default=None, max_length=100)
 
 
-class CategoryRef(Shape):
-    id: Id
-    name: str
-
-
 class LatestRun(Shape):
     """The case's most recent run that reached a terminal state."""
 
@@ -117,7 +112,7 @@ class CaseSummary(Shape):
     id: Id
     name: str
     status: CaseStatus
-    category: CategoryRef | None
+    category: Ref | None
     latest_completed_run: LatestRun | None
     version_number: int
     created_at: Timestamp
@@ -131,7 +126,7 @@ class CaseDetail(Shape):
     name: str
     description: str | None
     status: CaseStatus
-    category: CategoryRef | None
+    category: Ref | None
     steps: list[Step]
     variables: list[Variable]
     version_id: Id
