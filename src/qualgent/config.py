@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import platformdirs
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +51,18 @@ class Settings(BaseSettings):
     """Attempts of a run lost to infrastructure (host gone, device lost) before it fails."""
     poll_seconds: float = 5.0
     """Workers wait for NOTIFY; this is only the fallback poll."""
+    android_helper_apk: Path | None = None
+    """The Appium Settings APK (io.appium.settings): installed on an Android device when a run
+    types non-ASCII text or must read SMS the shell cannot. Unset: those steps fail clearly."""
+    bundletool: Path | None = None
+    """bundletool's jar: an .aab build is turned into a universal APK before install. Unset:
+    runs on an .aab fail with an explanation."""
+    java: str = "java"
+    """The Java runtime that runs bundletool."""
+    twilio_auth_token: SecretStr | None = None
+    """Verifies the X-Twilio-Signature of inbound SMS webhooks. Unset: the webhook refuses."""
+    sms_keep_hours: float = 24.0
+    """Inbound SMS older than this are deleted by the reaper."""
 
     @cached_property
     def blob_root(self) -> Path:

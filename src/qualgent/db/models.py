@@ -284,3 +284,41 @@ class RunStep(Base):
     replay: Mapped[str | None] = mapped_column(String(10))  # cached runs: replayed | healed
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceNumber(Base):
+    """A provider phone number assigned to a device (by serial), for its SMS codes."""
+
+    __tablename__ = "device_numbers"
+    serial: Mapped[str] = mapped_column(Text, primary_key=True)
+    phone_number: Mapped[str] = mapped_column(Text, unique=True)
+    assigned_at: Mapped[datetime] = _created()
+
+
+class InboundSms(Base):
+    """A text received by a provider number (Twilio-compatible webhook)."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (Index("ix_inbound_sms_to_received", "to_number", "received_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    to_number: Mapped[str] = mapped_column(Text)
+    from_number: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    message_sid: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = _created()
+
+
+class RunArtifact(Base):
+    """A run attempt's device log or a chunk of its video, stored under `key`."""
+
+    __tablename__ = "run_artifacts"
+    __table_args__ = (CheckConstraint("kind IN ('log', 'video')", name="artifact_kind_known"),)
+    test_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("test_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created()

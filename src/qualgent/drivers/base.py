@@ -127,6 +127,24 @@ class DeviceLost(DeviceFailure):
     category = FailureCategory.INFRASTRUCTURE
 
 
+@dataclass(frozen=True)
+class DeviceTiming:
+    """How long the agent waits on this device. The simulator answers at once; a real device
+    takes up to a second or two to dump its hierarchy, so its waits must be longer."""
+
+    poll_interval: float = 0.25  # between re-reads of the screen while waiting
+    find_timeout: float = 2.0  # for a tap/type target to appear before scrolling for it
+    assert_timeout: float = 2.0  # for a check to come true
+
+
+@dataclass
+class RunCapture:
+    """What a device recorded over one run, as files in the directory given to `end_run`."""
+
+    log: Path | None = None  # the device log (logcat filtered to the app; Appium's syslog)
+    videos: list[Path] = field(default_factory=list)  # screen recording chunks, in order
+
+
 @dataclass
 class InstalledApp:
     package: str
@@ -136,6 +154,23 @@ class InstalledApp:
 
 class Device(Protocol):
     profile: DeviceProfile
+    timing: DeviceTiming
+
+    def ping(self) -> None:
+        """A cheap check that the device answers; raises DeviceLost if it does not."""
+        ...
+
+    def begin_run(self, package: str) -> None:
+        """The run on the installed `package` starts: SMS received before now are not this
+        run's, the crash log is cleared, animations are turned off, and log and video capture
+        start where the device can. Raises DeviceLost."""
+        ...
+
+    def end_run(self, out_dir: Path) -> RunCapture:
+        """The run is over: stop capturing, restore what begin_run changed, and write what was
+        captured into `out_dir`. A capture that failed is left out (and logged), never raised;
+        only DeviceLost is."""
+        ...
 
     def install(self, build: Path) -> InstalledApp:
         """Install a build file (.apk/.ipa); raises InstallFailed."""
@@ -167,5 +202,6 @@ class Device(Protocol):
         ...
 
     def read_sms(self) -> list[Sms]:
-        """Messages received since the device was set up, oldest first."""
+        """Messages received since `begin_run` (or since the device was set up), oldest
+        first."""
         ...
