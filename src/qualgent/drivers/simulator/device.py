@@ -19,7 +19,13 @@ It implements the ``Device`` protocol of ``qualgent.drivers.base`` the way a pho
   ``AppCrashed`` until ``launch`` starts it again (cold, from its start screen).
 * ``launch`` of a running app brings it to the front as it was; after ``stop``, a crash or
   leaving it with back, it starts afresh. ``install`` replaces an installed app and resets it.
-* ``read_sms`` returns the texts apps sent to this device, only if its profile has SMS.
+* ``read_sms`` returns the texts apps sent to this device (only if its profile has SMS) and
+  those ``receive_sms`` delivered (as an emulator console's ``sms send`` does), since
+  ``begin_run``.
+* The device keeps a log as logcat would show it (``log_lines``; the last 5000 lines): app
+  starts, screens shown, crashes (on the ``crash`` buffer, quoting the crash text) and force
+  stops. ``end_run`` writes the lines since ``begin_run`` to ``device.log`` in logcat's
+  ``threadtime`` format. Each launch gets a new process id (``pid``).
 
 Scenario knobs for tests: ``fail_install=True`` makes every install fail, ``disconnect()``
 makes every later call raise ``DeviceLost``, ``seed`` makes random codes reproducible.
@@ -29,11 +35,13 @@ Calls are serialised by a lock, so a device may be shared between threads.
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import re
 import threading
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +54,11 @@ from qualgent.drivers.base import (
     DeviceFailure,
     DeviceLost,
     DeviceProfile,
+    DeviceTiming,
     Hierarchy,
     InstalledApp,
     InstallFailed,
+    RunCapture,
     Sms,
 )
 from qualgent.drivers.simulator.layout import (
@@ -73,6 +83,30 @@ IPA_MODEL_ENTRY = re.compile(r"Payload/[^/]+\.app/qualgent-app\.json")
 _MAX_MODEL_BYTES = 8 * 1024 * 1024
 _MAX_ACTIONS_PER_EVENT = 200  # a model whose actions loop crashes the app instead of hanging
 KEYS = ("enter", "search", "back", "home", "backspace", "del")
+MAX_LOG_LINES = 5000
+SYSTEM_PID = 1542  # system_server: ActivityManager and ActivityTaskManager log from it
+_FIRST_APP_PID = 12000
+_APP_UID = "u0a100"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the device log, as logcat reports it."""
+
+    time: float  # seconds since the epoch
+    pid: int
+    tid: int
+    level: str  # "V" | "D" | "I" | "W" | "E" | "F"
+    tag: str
+    message: str
+    buffer: str = "main"  # "main" | "crash"
+
+    def threadtime(self) -> str:
+        """The line in ``logcat -v threadtime`` format (local time, like the device's)."""
+        stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(self.time))
+        millis = int(self.time * 1000) % 1000
+        return (f"{stamp}.{millis:03d} {self.pid:5d} {self.tid:5d} {self.level} "
+                f"{self.tag:<8}: {self.message}")
 
 
 @dataclass
@@ -96,6 +130,7 @@ class _App:
     stack: list[_Entry] = field(default_factory=list)
     crashed: str | None = None
     budget: int = _MAX_ACTIONS_PER_EVENT
+    pid: int = 0
 
 
 @dataclass
@@ -153,6 +188,8 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 class SimulatedDevice:
     """A simulated device with the given profile (screen size, platform, SMS, form factor)."""
 
+    timing = DeviceTiming()  # the simulator answers at once: the defaults fit
+
     def __init__(self, profile: DeviceProfile, *, fail_install: bool = False,
                  seed: int | None = None) -> None:
         self.profile = profile
@@ -164,6 +201,11 @@ class SimulatedDevice:
         self._running: dict[str, _App] = {}
         self._foreground: str | None = None
         self._sms: list[Sms] = []
+        self._sms_mark = 0  # read_sms returns the messages from this index on
+        self._log: deque[tuple[int, LogLine]] = deque(maxlen=MAX_LOG_LINES)
+        self._log_seq = itertools.count()
+        self._log_mark = 0  # end_run writes the lines from this sequence number on
+        self._pids = itertools.count(_FIRST_APP_PID)
         self._metrics = Metrics.for_screen(profile.width, profile.height,
                                            profile.form_factor == "tablet")
 
@@ -178,6 +220,66 @@ class SimulatedDevice:
     def installed_packages(self) -> list[str]:
         with self._lock:
             return list(self._installed)
+
+    def receive_sms(self, sender: str, body: str) -> None:
+        """An inbound SMS, as an emulator console's ``sms send`` delivers it; recorded whatever
+        the profile's SMS flag says (the console reaches any emulator)."""
+        with self._lock:
+            self._sms.append(Sms(sender=sender, body=body, received_at=time.time()))
+
+    # ------------------------------------------------- what a real device's shell reads
+
+    def log_lines(self, since: float = 0.0) -> list[LogLine]:
+        """The log lines written at or after `since` (epoch seconds), oldest first."""
+        with self._lock:
+            return [line for _, line in self._log if line.time >= since]
+
+    def pid(self, package: str) -> int | None:
+        """The app's process id while it runs; None when it is stopped or crashed."""
+        with self._lock:
+            app = self._running.get(package)
+            return app.pid if app is not None and app.crashed is None else None
+
+    @property
+    def foreground(self) -> str | None:
+        """The package on screen; None on the launcher (also after the app crashed)."""
+        with self._lock:
+            app = self._app()
+            return app.model.package if app is not None and app.crashed is None else None
+
+    @property
+    def keyboard_shown(self) -> bool:
+        """True while an input of the app on screen has the focus."""
+        return self.focused_input_text() is not None
+
+    def focused_input_text(self) -> str | None:
+        """The text of the focused input, None when no input has the focus."""
+        with self._lock:
+            app = self._app()
+            if app is None or app.crashed is not None or app.stack[-1].focus is None:
+                return None
+            entry = app.stack[-1]
+            return entry.inputs.get(entry.focus, "")
+
+    # ------------------------------------------------------------------- runs
+
+    @_locked
+    def ping(self) -> None:
+        """Answers at once; raises DeviceLost after ``disconnect()``."""
+
+    @_locked
+    def begin_run(self, package: str) -> None:
+        """Starts the run's windows: read_sms and end_run's log see only what follows."""
+        self._sms_mark = len(self._sms)
+        self._log_mark = next(self._log_seq)
+
+    @_locked
+    def end_run(self, out_dir: Path) -> RunCapture:
+        """Writes the log lines since ``begin_run`` to ``out_dir/device.log``; no video."""
+        log = Path(out_dir) / "device.log"
+        lines = [line.threadtime() for seq, line in self._log if seq >= self._log_mark]
+        log.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return RunCapture(log=log, videos=[])
 
     # -------------------------------------------------------------------- apps
 
@@ -241,14 +343,17 @@ class SimulatedDevice:
             return
         installed = self._installed[package]
         app = _App(model=installed.model, label=installed.label,
-                   state=copy.deepcopy(dict(installed.model.state)))
+                   state=copy.deepcopy(dict(installed.model.state)), pid=next(self._pids))
         self._running[package] = app
         self._foreground = package
         app.budget = _MAX_ACTIONS_PER_EVENT
+        self._system_log(f"Start proc {app.pid}:{package}/{_APP_UID} for activity "
+                         f"{{{package}/.MainActivity}}")
         self._go(app, installed.model.start, None, reset=True)
 
     @_locked
     def stop(self, package: str) -> None:
+        self._system_log(f"Force stopping {package}")
         self._kill(package)
 
     def _kill(self, package: str) -> None:
@@ -275,7 +380,8 @@ class SimulatedDevice:
 
     @_locked
     def read_sms(self) -> list[Sms]:
-        return list(self._sms)
+        """The messages received since ``begin_run`` (all of them before the first run)."""
+        return self._sms[self._sms_mark:]
 
     # --------------------------------------------------------------------- act
 
@@ -365,6 +471,27 @@ class SimulatedDevice:
 
     # ---------------------------------------------------------------- internals
 
+    def _write_log(self, line: LogLine) -> None:
+        self._log.append((next(self._log_seq), line))
+
+    def _system_log(self, message: str, tag: str = "ActivityManager") -> None:
+        self._write_log(LogLine(time.time(), SYSTEM_PID, SYSTEM_PID, "I", tag, message))
+
+    def _displayed(self, app: _App) -> None:
+        self._system_log(f"Displayed {app.model.package}/.{app.stack[-1].screen}: +120ms",
+                         tag="ActivityTaskManager")
+
+    def _crash(self, app: _App, reason: str) -> None:
+        """The app dies: the crash buffer gets the FATAL EXCEPTION block quoting `reason`."""
+        app.crashed = reason
+        package, now = app.model.package, time.time()
+        block = ["FATAL EXCEPTION: main", f"Process: {package}, PID: {app.pid}",
+                 *reason.splitlines(), f"\tat {package}.MainActivity.onClick(MainActivity.java:42)"]
+        for message in block:
+            self._write_log(LogLine(now, app.pid, app.pid, "E", "AndroidRuntime", message,
+                                    buffer="crash"))
+        self._system_log(f"Process {package} (pid {app.pid}) has died: fg  TOP")
+
     def _app(self) -> _App | None:
         return self._running.get(self._foreground) if self._foreground else None
 
@@ -420,15 +547,18 @@ class SimulatedDevice:
                 if entry.screen == target and entry.item == item:  # like FLAG_ACTIVITY_CLEAR_TOP
                     del app.stack[i + 1:]
                     entry.message = entry.focus = None
+                    self._displayed(app)
                     return
         entry = self._new_entry(app, target, item)
         app.stack = [entry] if reset else [*app.stack, entry]
+        self._displayed(app)
         self._run(app, app.model.screens[target].on_enter, _Chain(item, None, False))
 
     def _pop(self, app: _App) -> None:
         if len(app.stack) > 1:
             app.stack.pop()
             app.stack[-1].message = app.stack[-1].focus = None
+            self._displayed(app)
         else:  # back on the first screen closes the app
             self._kill(app.model.package)
 
@@ -443,8 +573,8 @@ class SimulatedDevice:
                 return
             app.budget -= 1
             if app.budget < 0:
-                app.crashed = (f"its actions looped (more than {_MAX_ACTIONS_PER_EVENT} in one "
-                               f"event)")
+                self._crash(app, f"its actions looped (more than {_MAX_ACTIONS_PER_EVENT} in "
+                                 f"one event)")
                 return
             entry = app.stack[-1]
             ctx = self._ctx(app, entry, chain.item)
@@ -476,7 +606,7 @@ class SimulatedDevice:
                                          body=render_template(arg, ctx),
                                          received_at=time.time()))
             elif verb == "crash":
-                app.crashed = render_template(arg, ctx) or "crashed"
+                self._crash(app, render_template(arg, ctx) or "crashed")
                 return
             elif verb == "if":
                 branch = "then" if evaluate(arg, ctx) else "else"
