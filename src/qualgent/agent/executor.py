@@ -43,6 +43,7 @@ from qualgent.drivers.base import (
     TOGGLE_KINDS,
     Bounds,
     Device,
+    DeviceTiming,
     Element,
     ElementKind,
     Hierarchy,
@@ -70,6 +71,13 @@ class AgentOptions:
     sms_timeout: float = 30.0  # how long to wait for an SMS with a code
     settle: float = 0.0  # pause after each action
     max_planning_rounds: int = 20  # bound on an observing planner's plan-act rounds per step
+
+    @classmethod
+    def fitted(cls, timing: DeviceTiming) -> AgentOptions:
+        """The waits a device needs: a real device reads its screen in a second or two, so
+        re-reading every 0.25 s within 2 s would time out before the second read."""
+        return cls(poll_interval=timing.poll_interval, find_timeout=timing.find_timeout,
+                   assert_timeout=timing.assert_timeout)
 
 
 class Executor:
