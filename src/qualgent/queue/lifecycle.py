@@ -383,6 +383,45 @@ async def record_step(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUI
     return status == "INSERT 0 1"
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """A stored file of a run attempt: its device log, or one chunk of its video."""
+
+    kind: str  # "log" | "video"
+    seq: int  # 1.. in order (video chunks)
+    key: str  # blob key (storage.keys)
+    bytes: int
+
+
+# A run attempt's log and video chunks, only while the run is ours; FOR SHARE keeps the reaper
+# (FOR UPDATE SKIP LOCKED) from taking the run between the check and the insert.
+_ARTIFACTS = f"""
+WITH held AS (
+    SELECT id FROM test_runs
+    WHERE id = $1 AND worker_id = $2 AND status = '{RUNNING}'
+    FOR SHARE
+)
+INSERT INTO run_artifacts (test_run_id, attempt, kind, seq, key, bytes)
+SELECT $1, $3, u.kind, u.seq, u.key, u.bytes
+FROM unnest($4::text[], $5::int[], $6::text[], $7::bigint[]) AS u(kind, seq, key, bytes)
+WHERE EXISTS (SELECT FROM held)
+ON CONFLICT (test_run_id, attempt, kind, seq) DO UPDATE
+SET key = EXCLUDED.key, bytes = EXCLUDED.bytes
+"""
+
+
+async def record_artifacts(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
+                           attempt: int, artifacts: Sequence[Artifact]) -> bool:
+    """Record stored artifacts of an attempt; False when the run is no longer ours: nothing
+    was written."""
+    if not artifacts:
+        return True
+    status = await pool.execute(
+        _ARTIFACTS, run_id, worker_id, attempt, [a.kind for a in artifacts],
+        [a.seq for a in artifacts], [a.key for a in artifacts], [a.bytes for a in artifacts])
+    return status == f"INSERT 0 {len(artifacts)}"
+
+
 async def trace(pool: asyncpg.Pool, run_id: uuid.UUID) -> list[dict]:
     return [dict(r) for r in await pool.fetch(_TRACE, run_id)]
 

@@ -3,7 +3,7 @@
     <org id>/<file id>.<apk|ipa|aab>             a build (app_files.file_path)
     screenshots/<run id>/<attempt>-<step>.png    a step's screenshot (run_steps.screenshot_key)
     logs/<run id>/<attempt>.txt                  a run attempt's device log
-    videos/<run id>/<attempt>.mp4                a run attempt's screen recording
+    videos/<run id>/<attempt>-<n>.mp4            a run attempt's screen recording, chunk n (1..)
     .../.<name>.<hex>.part                       an upload still being written (staging)
 
 Run artifacts (screenshots, logs, videos) share the `<kind>/<run id>/` prefix so retention can
@@ -44,6 +44,14 @@ def build_key(org_id: uuid.UUID, file_id: uuid.UUID, extension: str) -> str:
 
 def screenshot_key(run_id: uuid.UUID, attempt: int, step_index: int) -> str:
     return f"screenshots/{run_id}/{attempt}-{step_index}.png"
+
+
+def device_log_key(run_id: uuid.UUID, attempt: int) -> str:
+    return f"logs/{run_id}/{attempt}.txt"
+
+
+def video_key(run_id: uuid.UUID, attempt: int, chunk: int) -> str:
+    return f"videos/{run_id}/{attempt}-{chunk}.mp4"
 
 
 def run_artifact_prefixes(run_id: uuid.UUID) -> list[str]:
