@@ -1,5 +1,7 @@
-"""Running one claimed run on one device: fetch the build, install, let the agent work,
-record every step as it completes, and report the outcome while we still own the run.
+"""Running one claimed run on one device: fetch the build (an app bundle is turned into an
+APK first), install, start the device's capture, let the agent work, record every step as it
+completes, store the device log and video the device captured, and report the outcome while
+we still own the run.
 
 Every database write is conditioned on still holding the run, and retried through a short
 database outage for as long as the run's lease lasts (`worker.outage`).
@@ -18,18 +20,26 @@ from typing import TypeVar
 
 import asyncpg
 
-from qualgent.agent import RunOutcome, StepResult, audit, run_steps
+from qualgent.agent import AgentOptions, RunOutcome, StepResult, audit, run_steps
 from qualgent.db.pool import UNAVAILABLE
-from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
+from qualgent.drivers.base import Device, DeviceFailure, DeviceLost, RunCapture
+from qualgent.queue import hosts
 from qualgent.queue import lifecycle as q
 from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
 from qualgent.storage import BlobStore
-from qualgent.storage.keys import screenshot_key
+from qualgent.storage.keys import device_log_key, screenshot_key, video_key
 from qualgent.worker.outage import LeaseOver, until_lease_ends
+from qualgent.worker.provider_sms import ProviderSmsDevice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 INFRA = FailureCategory.INFRASTRUCTURE
+APP = FailureCategory.APP
+UPLOAD_CHUNK = 1 << 20  # a video is streamed to the blob store, never read whole
+
+NO_BUNDLETOOL = (
+    "The build is an Android App Bundle (.aab), and the device host that took this run cannot "
+    "turn it into an APK: {reason} The run was not retried; its credits were refunded.")
 
 
 @dataclass
@@ -41,6 +51,24 @@ class Execution:
     stop: bool = False
     lost: bool = False  # the lease was taken from us (or ran out): write nothing more
     task: asyncio.Task | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BuildTools:
+    """What a host turns an app bundle into an APK with (QUALGENT_BUNDLETOOL, QUALGENT_JAVA)."""
+
+    bundletool: Path | None = None
+    java: str = "java"
+
+
+@dataclass
+class Attempted:
+    """What the device thread hands back: the outcome, the artifacts stored, and whether an
+    infrastructure failure is worth another attempt (a missing bundletool is not)."""
+
+    outcome: RunOutcome
+    artifacts: list[q.Artifact] = field(default_factory=list)
+    retry: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,7 +111,8 @@ async def _held(run: Execution, op: Callable[[], Awaitable[T]], what: str) -> T 
         return None
 
 
-async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Execution) -> None:
+async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Execution, *,
+                  serial: str = "", tools: BuildTools = BuildTools()) -> None:
     claimed = run.claimed
     loop = asyncio.get_running_loop()
     pool, me, run_id = rep.pool, rep.worker_id, claimed.run_id
@@ -115,52 +144,166 @@ async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Executio
         recording = [s["actions"] for s in recorded or []]
     agent_args = {"on_step": on_step, "should_stop": lambda: run.stop or run.lost,
                   "recording": recording, "fallback": claimed.cache_fallback or "agent"}
+    agent_device = await _with_provider_sms(pool, run, device, serial, loop)
     try:
-        outcome = await asyncio.to_thread(
-            _install_and_run, blobs, device, claimed.build_key, claimed.package_name,
-            claimed.steps, agent_args,
-        )
+        done = await asyncio.to_thread(_install_and_run, blobs, agent_device, claimed,
+                                       agent_args, tools, lambda: run.lost)
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the run running forever
         log.exception("run %s crashed the worker's executor", run_id)
-        outcome = RunOutcome(RunStatus.FAILED, INFRA,
-                             f"The device host failed while running this test: {exc}", [])
-    if outcome.failure_category == INFRA and not await asyncio.to_thread(_answers, device):
+        done = Attempted(RunOutcome(RunStatus.FAILED, INFRA,
+                                    f"The device host failed while running this test: {exc}",
+                                    []))
+    if done.artifacts and not run.lost:
+        artifacts = done.artifacts
+        if await _held(run, lambda: q.record_artifacts(pool, run_id, me, claimed.attempt,
+                                                       artifacts), "the log and video") is False:
+            run.lost = True
+    outcome = done.outcome
+    if (outcome.failure_category == INFRA and done.retry
+            and not await asyncio.to_thread(answers, device)):
         # Take a lost device out of the pool first, so a retry goes to a healthy one.
         log.warning("device %s stopped answering; taking it out of the pool",
                     device.profile.name)
         await _held(run, lambda: rep.quarantine(claimed.device_id), "quarantine")
-    await _report(rep, run, outcome)
+    await _report(rep, run, outcome, retry=done.retry)
 
 
-def _answers(device: Device) -> bool:
+async def _with_provider_sms(pool: asyncpg.Pool, run: Execution, device: Device, serial: str,
+                             loop: asyncio.AbstractEventLoop) -> Device:
+    """The device, reading its SMS from the provider when an operator assigned it a number
+    (looked up for each run: an assignment takes effect without a restart). The run's
+    messages are those received from now on (the device is ours since the claim)."""
+    if not serial:
+        return device
+    found = await _held(run, lambda: hosts.provider_number(pool, serial), "the device's number")
+    if found is None or found[0] is None:
+        return device
+    return ProviderSmsDevice(device, pool, serial, found[1], loop)  # type: ignore[return-value]
+
+
+def answers(device: Device) -> bool:
+    """Whether the device answers a cheap call (ping)."""
     try:
-        device.hierarchy()
+        device.ping()
     except DeviceLost:
         return False
-    except Exception:  # noqa: BLE001 - an app crash or similar: the device itself answers
+    except DeviceFailure:  # it answered, with an error of its own
         return True
+    except Exception:  # noqa: BLE001 - a driver bug: take it out rather than feed it runs
+        log.exception("device %s: ping failed", device.profile.name)
+        return False
     return True
 
 
-def _install_and_run(blobs: BlobStore, device: Device, key: str, package: str,
-                     steps: list[str], agent_args: dict) -> RunOutcome:
-    suffix = Path(key).suffix
-    with tempfile.TemporaryDirectory(prefix="qualgent-build-") as tmp:
+def _install_and_run(blobs: BlobStore, device: Device, claimed: q.Claimed, agent_args: dict,
+                     tools: BuildTools, lost: Callable[[], bool]) -> Attempted:
+    """In a worker thread: the build fetched (converted from a bundle), installed, the run's
+    capture started, the steps run, the capture stopped and stored."""
+    suffix = Path(claimed.build_key).suffix
+    with tempfile.TemporaryDirectory(prefix="qualgent-run-") as tmp:
         build = Path(tmp) / f"build{suffix}"
         with build.open("wb") as fh:
-            for chunk in blobs.iter_bytes(key):
+            for chunk in blobs.iter_bytes(claimed.build_key):
                 fh.write(chunk)
+        if suffix == ".aab":
+            converted = _universal_apk(build, Path(tmp) / "apk", tools)
+            if isinstance(converted, Attempted):
+                return converted
+            build = converted
         try:
             installed = device.install(build)
         except DeviceFailure as exc:
             what = ("install" if exc.category == FailureCategory.APP
                     else "reach the device to install")
-            return RunOutcome(RunStatus.FAILED, exc.category,
-                              f"Could not {what} the build: {exc}", [])
-        return run_steps(device, installed.package or package, steps, **agent_args)
+            return Attempted(RunOutcome(RunStatus.FAILED, exc.category,
+                                        f"Could not {what} the build: {exc}", []))
+        package = installed.package or claimed.package_name
+        capture_dir = Path(tmp) / "capture"
+        capture_dir.mkdir()
+        try:
+            device.begin_run(package)
+            outcome = run_steps(device, package, claimed.steps,
+                                options=AgentOptions.fitted(device.timing), **agent_args)
+        except DeviceFailure as exc:  # begin_run: the agent reports its own
+            outcome = RunOutcome(RunStatus.FAILED, exc.category,
+                                 f"Could not start the run on the device: {exc}", [])
+        finally:
+            capture = _end_run(device, capture_dir)
+        artifacts = [] if lost() else _store(blobs, claimed, capture)
+        return Attempted(outcome, artifacts)
 
 
-async def _report(rep: Reporter, run: Execution, outcome: RunOutcome) -> None:
+def _universal_apk(aab: Path, out_dir: Path, tools: BuildTools) -> Path | Attempted:
+    from qualgent.builds.bundletool import BundletoolMissing, ConversionFailed, universal_apk
+
+    try:
+        return universal_apk(aab, out_dir, tools.bundletool, tools.java)
+    except BundletoolMissing as exc:
+        # The host's setup, not the app: refunded, and not retried (the next attempt would most
+        # likely land on this same host).
+        return Attempted(RunOutcome(RunStatus.FAILED, INFRA,
+                                    NO_BUNDLETOOL.format(reason=_sentence(exc)), []),
+                         retry=False)
+    except ConversionFailed as exc:
+        return Attempted(RunOutcome(RunStatus.FAILED, APP,
+                                    f"The app bundle could not be turned into an APK: {exc}",
+                                    []))
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _end_run(device: Device, out_dir: Path) -> RunCapture:
+    """Stop the device's capture; a failure loses the capture, never the run's outcome."""
+    try:
+        return device.end_run(out_dir)
+    except DeviceFailure as exc:
+        log.warning("device %s: capture lost at the end of the run (%s)", device.profile.name,
+                    exc)
+    except Exception:  # noqa: BLE001 - a driver bug must not change the run's outcome
+        log.exception("device %s: end_run failed", device.profile.name)
+    return RunCapture()
+
+
+def _store(blobs: BlobStore, claimed: q.Claimed, capture: RunCapture) -> list[q.Artifact]:
+    """The device log and video chunks into the blob store; one that cannot be stored is left
+    out (logged)."""
+    run_id, attempt = claimed.run_id, claimed.attempt
+    files = []
+    if capture.log is not None:
+        files.append(("log", 1, capture.log, device_log_key(run_id, attempt)))
+    files += [("video", n, path, video_key(run_id, attempt, n))
+              for n, path in enumerate(capture.videos, 1)]
+    stored = []
+    for kind, seq, path, key in files:
+        try:
+            size = _upload(blobs, key, path)
+        except OSError as exc:
+            log.warning("run %s: the %s %s could not be stored (%s)", run_id, kind, path, exc)
+            continue
+        stored.append(q.Artifact(kind, seq, key, size))
+    return stored
+
+
+def _upload(blobs: BlobStore, key: str, path: Path) -> int:
+    size = 0
+    with path.open("rb") as fh:
+        upload = blobs.begin_multipart(key)
+        try:
+            while chunk := fh.read(UPLOAD_CHUNK):
+                upload.write_part(chunk)
+                size += len(chunk)
+            upload.complete()
+        except BaseException:
+            upload.abort()
+            raise
+    return size
+
+
+async def _report(rep: Reporter, run: Execution, outcome: RunOutcome, retry: bool = True
+                  ) -> None:
     claimed = run.claimed
     pool, me, run_id = rep.pool, rep.worker_id, claimed.run_id
     if run.lost:
@@ -171,7 +314,7 @@ async def _report(rep: Reporter, run: Execution, outcome: RunOutcome) -> None:
         # Shutting down: hand the run back without counting this attempt against it.
         await _held(run, lambda: q.requeue(pool, run_id, me, count_attempt=False), "hand back")
         return
-    if outcome.failure_category == INFRA and claimed.attempt < rep.max_attempts:
+    if outcome.failure_category == INFRA and retry and claimed.attempt < rep.max_attempts:
         log.info("run %s: infrastructure failure, retrying (%s)", run_id, outcome.explanation)
         await _held(run, lambda: q.requeue(pool, run_id, me, count_attempt=True), "requeue")
         return

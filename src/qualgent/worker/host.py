@@ -1,5 +1,13 @@
 """A device host process: registers its devices, heartbeats, claims runs, executes them.
 
+Its devices come from sources (`worker.pool`): simulators and Appium sessions given at start,
+and whatever the ADB server lists. Every few seconds (QUALGENT_DEVICE_SCAN_SECONDS) the
+sources are scanned in a thread: devices that appeared join the pool, devices that went away
+leave it (their row is kept, unavailable, so a phone plugged back in is the same device). A
+run in flight on a device that went away fails on its next device call (DeviceLost) and is
+retried elsewhere like any lost device's run. A device taken out after a lost run rejoins
+once it answers again.
+
 Idle, it sleeps on LISTEN for the NOTIFY sent when runs are queued (polling is the fallback).
 With several idle devices it claims a run for each in one statement; runs that end together
 are finished in one statement.
@@ -24,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -37,20 +45,31 @@ from qualgent.queue import lifecycle as q
 from qualgent.queue.batching import Batcher
 from qualgent.queue.reaper import reap_forever
 from qualgent.storage import BlobStore
-from qualgent.worker.execute import Execution, Reporter, execute
+from qualgent.worker.execute import BuildTools, Execution, Reporter, answers, execute
+from qualgent.worker.pool import DevicePool, DeviceSource, StaticSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SCAN_SECONDS = 5.0
+"""How often a host asks its sources which devices are there (QUALGENT_DEVICE_SCAN_SECONDS)."""
+
 
 class DeviceHost:
     def __init__(self, settings: Settings, database_url: str, blobs: BlobStore,
-                 devices: Sequence[Device], grace_seconds: float = 30.0) -> None:
+                 sources: Sequence[DeviceSource], grace_seconds: float = 30.0,
+                 scan_seconds: float = SCAN_SECONDS) -> None:
         self.settings = settings
         self.url = database_url
         self.blobs = blobs
         self.id = uuid.uuid4()
-        self.devices = {uuid.uuid4(): d for d in devices}
+        self.sources = DevicePool(sources)
+        self.dynamic = any(not isinstance(s, StaticSource) for s in sources)
+        self.scan_seconds = scan_seconds
+        self.tools = BuildTools(settings.bundletool, settings.java)
+        self.devices: dict[uuid.UUID, Device] = {}  # in the pool (registered), by device id
+        self.serials: dict[uuid.UUID, str] = {}
+        self.leaving: set[uuid.UUID] = set()  # went away; their rows not yet marked so
         self.grace = grace_seconds
         self.running: dict[uuid.UUID, Execution] = {}  # by device id
         self.quarantined: set[uuid.UUID] = set()
@@ -59,12 +78,18 @@ class DeviceHost:
         self.pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._finishes: Batcher[q.Outcome, bool] | None = None
+        self._scan_failures = 0
+        self._background: set[asyncio.Task] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         """Until request_stop(). Waits for the database if it is not there yet."""
+        listed = await asyncio.to_thread(self.sources.scan)
+        self.devices, self.serials = dict(listed.devices), dict(listed.serials)
+        # A host whose sources may grow gets room for a few more devices' writes.
+        least = 8 if self.dynamic else 4
         self.pool = await self._until_connected(
-            lambda: create_pool(self.url, max(4, len(self.devices) * 2 + 2)), "connect")
+            lambda: create_pool(self.url, max(least, len(self.devices) * 2 + 2)), "connect")
         if self.pool is None:
             return
         self._finishes = Batcher(self._finish_batch)
@@ -73,7 +98,8 @@ class DeviceHost:
             if not await self._until_connected(self._register, "register"):
                 return
             tasks = [asyncio.create_task(self._heartbeat_loop()),
-                     asyncio.create_task(reap_forever(self.pool, self.settings))]
+                     asyncio.create_task(reap_forever(self.pool, self.settings)),
+                     asyncio.create_task(self._scan_loop())]
             await self._claim_loop()
             await self._drain()
         finally:
@@ -101,9 +127,66 @@ class DeviceHost:
     async def _register(self) -> bool:
         assert self.pool is not None
         await hosts.register(self.pool, self.id, socket.gethostname(), os.getpid(),
-                             self.devices, self.quarantined)
+                             self._rows(self.devices), self.quarantined)
         log.info("worker %s registered %d device(s)", self.id, len(self.devices))
         return True
+
+    def _rows(self, ids: Iterable[uuid.UUID], devices: dict[uuid.UUID, Device] | None = None,
+              ) -> list[hosts.HostDevice]:
+        devices = self.devices if devices is None else devices
+        return [hosts.HostDevice(i, self.serials[i], devices[i].profile) for i in ids]
+
+    def _name(self, device_id: uuid.UUID, device: Device) -> str:
+        return f"{device.profile.name} ({self.serials.get(device_id, device_id)})"
+
+    # -- the pool follows the sources --------------------------------------------------------
+    async def _scan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.scan_seconds)
+            try:
+                await self._scan()
+            except UNAVAILABLE as exc:
+                self._scan_failures += 1
+                if self._scan_failures == 1:
+                    log.warning("worker %s: device changes wait for the database (%s)",
+                                self.id, exc)
+                continue
+            except Exception:  # noqa: BLE001 - a scan's failure must not stop the host
+                log.exception("worker %s: device scan failed", self.id)
+                continue
+            self._scan_failures = 0
+
+    async def _scan(self) -> None:
+        """One pass: who left, who came, who answers again; the database first, then the pool
+        in memory (a device joins once its row says it is available)."""
+        assert self.pool is not None
+        listed = await asyncio.to_thread(self.sources.scan)
+        self.serials.update(listed.serials)
+        for device_id in [i for i in self.devices if i not in listed.devices]:
+            log.info("device %s left the pool", self._name(device_id, self.devices[device_id]))
+            del self.devices[device_id]
+            self.quarantined.discard(device_id)
+            self.leaving.add(device_id)  # kept out of claims until its row says so
+        came = [i for i in listed.devices if i not in self.devices]
+        stuck = [i for i in self.quarantined if i in listed.devices and i not in self.running]
+        again = await asyncio.to_thread(
+            lambda: [i for i in stuck if answers(listed.devices[i])])
+        if self.leaving:
+            leaving = set(self.leaving)
+            await hosts.remove(self.pool, leaving)
+            self.leaving -= leaving
+        joining = came + again
+        if joining:
+            await hosts.add(self.pool, self.id, socket.gethostname(),
+                            self._rows(joining, listed.devices))
+        for device_id in joining:
+            self.quarantined.discard(device_id)
+            log.info("device %s %s the pool", self._name(device_id, listed.devices[device_id]),
+                     "joined" if device_id in came else "answers again and rejoins")
+        self.devices = {i: listed.devices[i] for i in [*self.devices, *came]}
+        await hosts.refresh_sms(self.pool, self._rows(self.devices))
+        if joining:
+            self.wake.set()
 
     async def _until_connected(self, op: Callable[[], Awaitable[T]], what: str) -> T | None:
         """op() retried with backoff while the database is unreachable; None if asked to
@@ -168,7 +251,7 @@ class DeviceHost:
             if not idle:
                 return
             claimed = await q.claim(self.pool, self.id, self.settings.lease_seconds,
-                                    limit=len(idle), busy=list(self.running))
+                                    limit=len(idle), busy=[*self.running, *self.leaving])
             if not claimed:
                 return
             for c in claimed:
@@ -176,18 +259,23 @@ class DeviceHost:
 
     def _start(self, claimed: q.Claimed) -> None:
         assert self.pool is not None
+        device = self.devices.get(claimed.device_id)
+        if device is None:  # it left the pool while the claim was being made
+            self._hand_back(claimed)
+            return
         run = Execution(claimed, time.monotonic() + self.settings.lease_seconds)
         self.running[claimed.device_id] = run
-        device = self.devices[claimed.device_id]
         log.info("run %s (attempt %d) on %s", claimed.run_id, claimed.attempt,
-                 device.profile.name)
+                 self._name(claimed.device_id, device))
         assert self._finishes is not None
         reporter = Reporter(self.pool, self.id, self._finishes.submit, self._quarantine,
                             self.settings.max_attempts)
+        serial = self.serials[claimed.device_id]
 
         async def go() -> None:
             try:
-                await execute(reporter, self.blobs, device, run)
+                await execute(reporter, self.blobs, device, run, serial=serial,
+                              tools=self.tools)
             except Exception:  # noqa: BLE001 - one run's failure must not stop the host
                 log.exception("run %s: reporting failed", claimed.run_id)
             finally:
@@ -195,6 +283,25 @@ class DeviceHost:
                 self.wake.set()
 
         run.task = asyncio.create_task(go())
+
+    def _hand_back(self, claimed: q.Claimed) -> None:
+        """A run claimed on a device that is gone goes back to the queue, the attempt not
+        counted (its lease would bring it back anyway, later)."""
+        assert self.pool is not None
+        pool = self.pool
+        log.info("run %s: its device left the pool as it was claimed; handing it back",
+                 claimed.run_id)
+
+        async def back() -> None:
+            try:
+                await q.requeue(pool, claimed.run_id, self.id, count_attempt=False)
+            except UNAVAILABLE as exc:
+                log.warning("run %s: could not hand it back (%s); its lease will", claimed.run_id,
+                            exc)
+
+        task = asyncio.create_task(back())
+        self._background.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._background.discard)
 
     async def _quarantine(self, device_id: uuid.UUID) -> None:
         """A device that stopped answering leaves the pool (and stays out if we register
