@@ -69,24 +69,58 @@ def worker(
     simulated_fleet: Annotated[bool, typer.Option(
         "--simulated-fleet", help="Pixel 7 (Android 14, SMS), iPhone 14 Pro and iPad Pro "
                                   "(iOS 16.0).")] = False,
+    adb: Annotated[list[str] | None, typer.Option(
+        "--adb", metavar="all|SERIAL",
+        help="Android devices through the ADB server (ANDROID_ADB_SERVER_HOST/PORT, default "
+             "127.0.0.1:5037): '--adb all' serves every device it lists, '--adb SERIAL' "
+             "(repeatable) only those. Devices that appear later join, those that go away "
+             "leave.")] = None,
+    appium: Annotated[list[str] | None, typer.Option(
+        "--appium", metavar="URL",
+        help="A device served by an Appium server (iOS through XCUITest, Android through "
+             "UiAutomator2), with the --capabilities given in the same position; "
+             "repeatable.")] = None,
+    capabilities: Annotated[list[Path] | None, typer.Option(
+        "--capabilities", metavar="FILE",
+        help="The capabilities (JSON, W3C 'alwaysMatch' or flat) of the --appium device in "
+             "the same position.")] = None,
+    scan_seconds: Annotated[float, typer.Option(
+        "--scan-seconds", envvar="QUALGENT_DEVICE_SCAN_SECONDS", min=0.1,
+        help="How often the device sources are asked which devices are there.")] = 5.0,
     grace_seconds: Annotated[float, typer.Option(
         help="On SIGTERM, how long runs in flight may finish before they are handed back.")
     ] = 30.0,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a device host: register its devices, claim queued runs and execute them."""
+    """Run a device host: register its devices, claim queued runs and execute them.
+
+    Give at least one device source: --simulator, --simulated-fleet, --adb, --appium; they
+    mix freely."""
     from qualgent import runtime
 
     settings = Settings()
     runtime.configure_logging(settings, verbose)
+    servers = _appium_servers(appium or [], capabilities or [])
+    serials = _adb_serials(adb)
+    if not (simulator or simulated_fleet or servers or adb):
+        raise typer.BadParameter(
+            "give at least one device source: --simulator SPEC, --simulated-fleet, "
+            "--adb all|SERIAL, or --appium URL --capabilities FILE")
     devices = runtime.simulated_devices(simulator or [], simulated_fleet)
-    if not devices:
-        raise typer.BadParameter("give at least one --simulator, or --simulated-fleet")
+    try:
+        devices += runtime.appium_devices(servers)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--capabilities") from None
+    sources = [runtime.adb_source(settings, serials)] if adb else []
     url = runtime.ready_database(settings, wait=True)
     log = logging.getLogger("qualgent")
     log.info("database: %s", runtime.describe_database(settings))
-    log.info("devices: %s", runtime.describe_devices(devices))
-    host = runtime.device_host(settings, url, devices, grace_seconds)
+    if devices:
+        log.info("devices: %s", runtime.describe_devices(devices))
+    if adb:
+        log.info("ADB: %s", ", ".join(serials) if serials else "every device the server lists")
+    host = runtime.device_host(settings, url, devices, grace_seconds, sources=sources,
+                               scan_seconds=scan_seconds)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -95,6 +129,24 @@ def worker(
         await host.run()
 
     asyncio.run(main())
+
+
+def _adb_serials(values: list[str] | None) -> list[str] | None:
+    """`--adb all`: None (every device); otherwise the serials named."""
+    if not values or values == ["all"]:
+        return None
+    if "all" in values:
+        raise typer.BadParameter("'all' already serves every device; drop the serials or "
+                                 "'all'", param_hint="--adb")
+    return list(dict.fromkeys(values))
+
+
+def _appium_servers(urls: list[str], files: list[Path]) -> list[tuple[str, Path]]:
+    if len(urls) != len(files):
+        raise typer.BadParameter(
+            f"each --appium URL needs its --capabilities FILE, in the same order ({len(urls)} "
+            f"URL(s), {len(files)} file(s))", param_hint="--appium/--capabilities")
+    return list(zip(urls, files, strict=True))
 
 
 @app.command()
@@ -288,6 +340,46 @@ def register_device(
     from qualgent.orgs.admin import register_device as op
 
     _run_admin(op, as_json, name, platform, os_version, form_factor, sms)
+
+
+@admin.command("set-device-number")
+def set_device_number(
+    serial: Annotated[str, typer.Argument(help="The device's serial (adb serial, Appium udid).")],
+    number: Annotated[str | None, typer.Argument(
+        help="Its provider phone number in E.164 form, e.g. +15550100000.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Take the number away.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a device a provider number (Twilio) for its SMS codes, read from the texts that
+    POST /v1/sms/twilio receives; the device becomes SMS-capable in the pool."""
+    from qualgent import sms
+    from qualgent.db.pool import create_pool
+    from qualgent.runtime import ready_database
+
+    if clear == (number is not None):
+        raise typer.BadParameter("give a NUMBER or --clear, not both")
+    url = ready_database(Settings())
+
+    async def go() -> dict:
+        pool = await create_pool(url, 1)
+        try:
+            if number is None:
+                return {"serial": serial, "cleared": await sms.unassign(pool, serial)}
+            return {"serial": serial, "phone_number": await sms.assign(pool, serial, number)}
+        finally:
+            await pool.close()
+
+    try:
+        result = asyncio.run(go())
+    except sms.NumberRefused as exc:
+        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}",
+                   err=not as_json)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from qualgent.config import Settings
@@ -130,12 +131,34 @@ def uvicorn_options() -> dict[str, Any]:
     return {"server_header": False, "proxy_headers": False}
 
 
-def device_host(settings: Settings, url: str, devices: Sequence[Any],
-                grace_seconds: float = 30.0):  # noqa: ANN201 - DeviceHost, imported lazily
-    from qualgent.worker.host import DeviceHost
+def device_host(settings: Settings, url: str, devices: Sequence[Any] = (),
+                grace_seconds: float = 30.0, *, sources: Sequence[Any] = (),
+                scan_seconds: float | None = None):  # noqa: ANN201 - DeviceHost, lazily
+    """A device host serving `devices` (always there) and whatever `sources` list over time."""
+    from qualgent.worker.host import SCAN_SECONDS, DeviceHost
+    from qualgent.worker.pool import StaticSource
 
-    return DeviceHost(settings, url, blob_store(settings), list(devices),
-                      grace_seconds=grace_seconds)
+    static = [StaticSource(list(devices))] if devices else []
+    return DeviceHost(settings, url, blob_store(settings), [*static, *sources],
+                      grace_seconds=grace_seconds,
+                      scan_seconds=SCAN_SECONDS if scan_seconds is None else scan_seconds)
+
+
+def adb_source(settings: Settings, serials: Sequence[str] | None) -> Any:
+    """Android devices listed by the ADB server (ANDROID_ADB_SERVER_HOST/PORT): all of them,
+    or only `serials`."""
+    from qualgent.drivers.android import AdbSource, adb_client
+
+    return AdbSource(adb_client(), list(serials) if serials else None,
+                     helper_apk=settings.android_helper_apk)
+
+
+def appium_devices(servers: Sequence[tuple[str, Path]]) -> list[Any]:
+    """One device per (Appium server URL, capabilities file). No network call yet: the
+    session starts with the first run."""
+    from qualgent.drivers.appium import AppiumDevice, load_capabilities
+
+    return [AppiumDevice(url, load_capabilities(path)) for url, path in servers]
 
 
 def simulated_devices(specs: Sequence[str] = (), fleet: bool = False) -> list[Any]:
