@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -43,7 +44,26 @@ FROM run_steps WHERE test_run_id = $1 AND ($2::int IS NULL OR attempt = $2)
 ORDER BY attempt, index
 """
 
+# The log and video chunks of the attempt shown: the one asked for, else the latest.
+_ARTIFACTS = """
+SELECT a.kind, a.seq, a.key
+FROM run_artifacts a JOIN test_runs r ON r.id = a.test_run_id
+WHERE a.test_run_id = $1 AND a.attempt = coalesce($2::int, r.attempts)
+ORDER BY a.kind, a.seq
+"""
 
-async def step_rows(pg: asyncpg.Pool, run_id: uuid.UUID,
-                    attempt: int | None) -> list[asyncpg.Record]:
-    return await pg.fetch(_STEPS, run_id, attempt)
+
+@dataclass(frozen=True)
+class StepRows:
+    """The steps asked for (every attempt's when none is named), and the device log and video
+    chunks of the attempt shown (the latest when none is named)."""
+
+    steps: list[asyncpg.Record]
+    artifacts: list[asyncpg.Record]
+
+
+async def step_rows(pg: asyncpg.Pool, run_id: uuid.UUID, attempt: int | None) -> StepRows:
+    async with pg.acquire() as conn:
+        steps = await conn.fetch(_STEPS, run_id, attempt)
+        artifacts = await conn.fetch(_ARTIFACTS, run_id, attempt)
+    return StepRows(steps, artifacts)

@@ -175,5 +175,14 @@ class RunTrace(Shape):
     explanation: str | None
     failure_category: FailureCategory | None
     artifacts_pruned_at: Timestamp | None = Field(
-        description="When retention removed the run's screenshots; null while kept")
+        description="When retention removed the run's screenshots, device log and video; null "
+                    "while kept")
+    device_log_url: str | None = Field(
+        description="The device log of the attempt shown (the latest with attempt=all), as "
+                    "text: logcat filtered to the app, or the syslog through Appium. Signed "
+                    "link, valid 5 minutes; null when the device kept none or once pruned")
+    video_urls: list[str] = Field(
+        description="The screen recording of the attempt shown, MP4 chunks in order (a device "
+                    "records a few minutes per chunk). Signed links, valid 5 minutes; empty "
+                    "when the device cannot record or once pruned")
     steps: list[StepTrace]

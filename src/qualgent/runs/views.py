@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from qualgent.apps import links
+from qualgent.runs.queries import StepRows
 
 
 def run_link(public_url: str, run_id: Any) -> str:
@@ -63,11 +64,15 @@ def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
     return out
 
 
+def _link(public_url: str, signing_key: bytes, key: str) -> str:
+    return links.signed_url(public_url, signing_key, f"/downloads/{key}")
+
+
 def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
     """step: a run_steps row (runs.queries.step_rows)."""
     shot = None
     if step["screenshot_key"]:
-        shot = links.signed_url(public_url, signing_key, f"/downloads/{step['screenshot_key']}")
+        shot = _link(public_url, signing_key, step["screenshot_key"])
     return {
         "attempt": step["attempt"],
         "index": step["index"],
@@ -83,8 +88,14 @@ def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
     }
 
 
-def trace_view(run: Any, steps: list[Any], public_url: str, signing_key: bytes) -> dict:
-    """The per-step trace of a run (a runs.queries row) and the steps asked for."""
+def trace_view(run: Any, rows: StepRows, public_url: str, signing_key: bytes) -> dict:
+    """The per-step trace of a run (a runs.queries row), the steps asked for and the device
+    log and video of the attempt shown; no links once retention removed the artifacts."""
+    kept = run["artifacts_pruned_at"] is None
+    logs = [_link(public_url, signing_key, a["key"]) for a in rows.artifacts
+            if kept and a["kind"] == "log"]
+    videos = [_link(public_url, signing_key, a["key"]) for a in rows.artifacts
+              if kept and a["kind"] == "video"]
     return {
         "test_run_id": str(run["id"]),
         "status": run["status"],
@@ -92,5 +103,7 @@ def trace_view(run: Any, steps: list[Any], public_url: str, signing_key: bytes) 
         "explanation": run["explanation"],
         "failure_category": run["failure_category"],
         "artifacts_pruned_at": _iso(run["artifacts_pruned_at"]),
-        "steps": [step_view(s, public_url, signing_key) for s in steps],
+        "device_log_url": logs[0] if logs else None,
+        "video_urls": videos,
+        "steps": [step_view(s, public_url, signing_key) for s in rows.steps],
     }

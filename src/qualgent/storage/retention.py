@@ -1,10 +1,10 @@
 """Retention: finished runs' artifacts older than QUALGENT_RETENTION_DAYS are removed.
 
 The run rows, their steps (actions, reasons, timings) and the explanation stay; the
-screenshots (and any log or video) go, and the run says when (`artifacts_pruned_at`). Each
-batch is marked in the database first and its blobs deleted after: a prune that dies half-way
-leaves unreachable bytes, which `gc-blobs` sweeps, and never a step pointing at a deleted
-screenshot.
+screenshots, device logs and videos go (every prefix of `keys.run_artifact_prefixes`), and the
+run says when (`artifacts_pruned_at`). Each batch is marked in the database first and its
+blobs deleted after: a prune that dies half-way leaves unreachable bytes, which `gc-blobs`
+sweeps, and never a step or an artifact row pointing at a deleted blob.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qualgent.db.models import RunStep, TestRun
+from qualgent.db.models import RunArtifact, RunStep, TestRun
 from qualgent.storage import keys
 from qualgent.storage.blobs import BlobStore
 
@@ -42,6 +42,7 @@ async def prune(db: AsyncSession, blobs: BlobStore, older_than_days: float,
             return result
         await db.execute(update(RunStep).where(RunStep.test_run_id.in_(run_ids))
                          .values(screenshot_key=None))
+        await db.execute(delete(RunArtifact).where(RunArtifact.test_run_id.in_(run_ids)))
         await db.execute(update(TestRun).where(TestRun.id.in_(run_ids))
                          .values(artifacts_pruned_at=func.now()))
         await db.commit()
