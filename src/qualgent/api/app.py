@@ -120,12 +120,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     from qualgent.devices.routes import router as devices_router
     from qualgent.runs.routes import jobs
     from qualgent.runs.routes import router as runs_router
+    from qualgent.sms.routes import router as sms_router
     from qualgent.testcases.routes import router as testcases_router
 
     # Routes are matched in order: the polling endpoints CI hits most come first.
     for router in (jobs, apps_router, categories_router, testcases_router, runs_router,
                    devices_router):
         app.include_router(router, prefix="/v1")
+    app.include_router(sms_router, prefix="/v1")  # Twilio's webhook: signed, no API key
     app.include_router(downloads)
     routing.install(app)
     openapi.install(app)
