@@ -55,8 +55,7 @@ IOS_TYPES = {
 }
 ANDROID_CLASSES = {
     ElementKind.BUTTON: "android.widget.Button", ElementKind.TEXT: "android.widget.TextView",
-    ElementKind.INPUT: "android.widget.EditText",
-    ElementKind.SEARCH: "android.widget.AutoCompleteTextView",
+    ElementKind.INPUT: "android.widget.EditText", ElementKind.SEARCH: "android.widget.EditText",
     ElementKind.SWITCH: "android.widget.Switch", ElementKind.CHECKBOX: "android.widget.CheckBox",
     ElementKind.LINK: "android.widget.TextView", ElementKind.TAB: "android.widget.TextView",
     ElementKind.IMAGE: "android.widget.ImageView",
@@ -276,31 +275,48 @@ class FakeAppium:
         return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
 
     def _android_source(self, screen: Hierarchy) -> str:
+        """UiAutomator2's source: list rows are clickable layouts holding a TextView inside
+        the RecyclerView, tabs sit in a BottomNavigationView, like a real app's views."""
         w, h = self.sim.profile.width, self.sim.profile.height
         package = screen.package or "com.android.launcher3"
         root = ET.Element("hierarchy", {"index": "0", "class": "hierarchy", "rotation": "0",
                                         "width": str(w), "height": str(h)})
-        frame = ET.SubElement(root, "android.widget.FrameLayout", _android_attrs(
-            "android.widget.FrameLayout", package, f"[0,0][{w},{h}]"))
-        parent = frame
-        for i, el in enumerate(screen.elements):
-            cls = ANDROID_CLASSES[el.kind]
+        frame = _node(root, "android.widget.FrameLayout", package, f"[0,0][{w},{h}]")
+        nav = None
+        lst: tuple[ET.Element, Element] | None = None
+        for el in screen.elements:
             b = el.bounds
-            attrs = _android_attrs(cls, package, f"[{b.left},{b.top}][{b.right},{b.bottom}]",
-                                   index=i)
-            attrs.update({
-                "text": el.text or "", "content-desc": el.description or "",
-                "resource-id": f"{package}:id/{el.id}" if el.id else "",
-                "hint": el.hint or "", "clickable": _b(el.clickable),
-                "focusable": _b(el.clickable or el.editable), "focused": _b(el.focused),
-                "scrollable": _b(el.scrollable),
-                "checkable": _b(el.checked is not None), "checked": _b(bool(el.checked)),
-                "password": _b(bool(el.text) and set(el.text or "") == {"\u2022"}),
-            })
-            ET.SubElement(parent, cls, attrs)
-        ET.SubElement(frame, "android.widget.TextView", {
-            **_android_attrs("android.widget.TextView", package, "[0,0][0,0]"),
-            "text": "Hidden helper", "displayed": "false"})
+            box = f"[{b.left},{b.top}][{b.right},{b.bottom}]"
+            parent = frame
+            if el.kind == ElementKind.TAB:
+                if nav is None:
+                    nav = _node(frame, "com.google.android.material.bottomnavigation."
+                                "BottomNavigationView", package, f"[0,{b.top}][{w},{h}]")
+                parent = nav
+            elif lst is not None and _inside(el, lst[1]):
+                parent = lst[0]
+            attrs = {"content-desc": el.description or "",
+                     "resource-id": f"{package}:id/{el.id}" if el.id else "",
+                     "clickable": _b(el.clickable), "focused": _b(el.focused)}
+            if el.kind in (ElementKind.LIST_ITEM, ElementKind.TAB):  # a row holding its text
+                row = _node(parent, "android.widget.LinearLayout", package, box,
+                            **attrs, focusable="true")
+                _node(row, "android.widget.TextView", package, box, text=el.text or "")
+                continue
+            cls = ANDROID_CLASSES[el.kind]
+            text = el.text or ""
+            if el.editable:
+                text = text or el.hint or ""  # an empty field reports its hint as its text
+                attrs.update(hint=el.hint or "", focusable="true",
+                             password=_b(bool(el.text) and set(el.text) == {"\u2022"}))
+            if el.checked is not None:
+                attrs.update(checkable="true", checked=_b(el.checked))
+            node = _node(parent, cls, package, box, text=text, scrollable=_b(el.scrollable),
+                         **attrs)
+            if el.kind == ElementKind.LIST:
+                lst = (node, el)
+        _node(frame, "android.widget.TextView", package, "[0,0][200,50]", text="Hidden helper",
+              displayed="false")
         return ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>"
                 + ET.tostring(root, encoding="unicode"))
 
@@ -447,13 +463,13 @@ def _b(v: bool) -> str:
     return "true" if v else "false"
 
 
-def _android_attrs(cls: str, package: str, bounds: str, index: int = 0) -> dict[str, str]:
-    return {"index": str(index), "package": package, "class": cls, "text": "",
+def _node(parent: ET.Element, cls: str, package: str, bounds: str, **attrs: str) -> ET.Element:
+    base = {"index": str(len(parent)), "package": package, "class": cls, "text": "",
             "resource-id": "", "content-desc": "", "checkable": "false", "checked": "false",
-            "clickable": "false", "enabled": "true", "focusable": "false",
-            "focused": "false", "long-clickable": "false", "password": "false",
-            "scrollable": "false", "selected": "false", "bounds": bounds, "displayed": "true",
-            "hint": ""}
+            "clickable": "false", "enabled": "true", "focusable": "false", "focused": "false",
+            "long-clickable": "false", "password": "false", "scrollable": "false",
+            "selected": "false", "bounds": bounds, "displayed": "true", "hint": ""}
+    return ET.SubElement(parent, cls, {**base, **attrs})
 
 
 # ---------------------------------------------------------------------- session routes

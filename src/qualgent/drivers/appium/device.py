@@ -329,7 +329,7 @@ class AppiumDevice:
                 ours = (self._package is not None
                         and screen.app_label == self._labels.get(self._package))
                 return self._with_package(screen.hierarchy, ours)
-            hierarchy = _parse_android(xml)
+            hierarchy = _parse_android(xml, self.profile.width, self.profile.height)
         except SourceError as exc:
             raise DeviceFailure(f"{self.profile.name}: unreadable page source ({exc})") from exc
         return self._with_package(hierarchy, hierarchy.package == self._package)
@@ -499,13 +499,14 @@ class AppiumDevice:
             self.client.close()
 
 
-def _parse_android(xml: str) -> Hierarchy:
-    """Appium UiAutomator2 source -> Hierarchy, by the ADB driver's parser (one parser)."""
-    from qualgent.drivers.android.xml import parse_hierarchy  # noqa: PLC0415
+def _parse_android(xml: str, width: int, height: int) -> Hierarchy:
+    """Appium UiAutomator2 source -> Hierarchy, by the ADB driver's parser (one parser for
+    both); coordinates are pixels already."""
+    from qualgent.drivers.android.xml import DumpError, parse_dump  # noqa: PLC0415
 
     try:
-        return parse_hierarchy(xml)
-    except ValueError as exc:
+        return parse_dump(xml, width=width, height=height)
+    except DumpError as exc:
         raise SourceError(str(exc)) from exc
 
 
