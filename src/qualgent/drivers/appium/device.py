@@ -80,7 +80,8 @@ def normalize_capabilities(raw: Any, where: str = "capabilities") -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a JSON object of capabilities")
     if "alwaysMatch" in raw or "firstMatch" in raw:
-        always, first = raw.get("alwaysMatch") or {}, raw.get("firstMatch") or [{}]
+        always, first = raw.get("alwaysMatch", {}), raw.get("firstMatch") or [{}]
+        always = {} if always is None else always
         if not isinstance(always, dict) or not isinstance(first, list) or not all(
                 isinstance(f, dict) for f in first):
             raise ValueError(f"{where}: alwaysMatch must be an object, firstMatch a list of them")
