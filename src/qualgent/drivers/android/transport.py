@@ -1,0 +1,135 @@
+"""Shell and file transfer over the ADB server with a deadline on every call.
+
+adbutils opens its transports with a 10-minute socket timeout and its sync service with none,
+so a device that stops answering would hang a worker thread. Here every call has a deadline
+(the connection, the server's OKAY and each read), and any transport failure (timeout,
+connection refused or reset, "device not found") is DeviceLost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import adbutils
+from adbutils import AdbConnection, AdbError
+
+from qualgent.drivers.base import DeviceLost
+
+_SYNC_CHUNK = 64 * 1024
+
+
+class RemoteFileMissing(Exception):
+    """The device answered that the file is not there (not a transport failure)."""
+
+
+class Transport:
+    """One device's shell and sync service, each call bounded by `timeout` seconds."""
+
+    def __init__(self, client: adbutils.AdbClient, serial: str, timeout: float) -> None:
+        self.serial = serial
+        self.timeout = timeout
+        self.device = adbutils.AdbDevice(client, serial=serial)
+
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Turn a transport failure inside into DeviceLost naming `what` was being done."""
+        try:
+            yield
+        except DeviceLost:
+            raise
+        except (AdbError, OSError, EOFError, ValueError) as exc:
+            reason = "did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
+            raise DeviceLost(f"{self.serial} is gone or stopped answering ({what}: "
+                             f"{reason or type(exc).__name__})") from exc
+
+    def _open(self, service: str, timeout: float) -> AdbConnection:
+        c = self.device.open_transport(timeout=timeout)
+        try:
+            c.send_command(service)
+            c.check_okay()
+        except BaseException:
+            c.close()
+            raise
+        return c
+
+    def shell_bytes(self, cmd: str, timeout: float | None = None) -> bytes:
+        """The output (stdout and stderr) of `cmd` run by the device's shell."""
+        limit = timeout or self.timeout
+        deadline = time.monotonic() + limit
+        with self.guard(cmd.split(" ", 1)[0]):
+            c = self._open("shell:" + cmd, limit)
+            try:
+                chunks: list[bytes] = []
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    c.conn.settimeout(left)
+                    chunk = c.conn.recv(_SYNC_CHUNK)
+                    if not chunk:
+                        return b"".join(chunks)
+                    chunks.append(chunk)
+            finally:
+                c.close()
+
+    def shell(self, cmd: str, timeout: float | None = None) -> str:
+        return self.shell_bytes(cmd, timeout).decode("utf-8", "replace")
+
+    def stream(self, cmd: str) -> AdbConnection:
+        """A shell left running (screenrecord): the caller reads it and closes it."""
+        with self.guard(cmd.split(" ", 1)[0]):
+            c = self._open("shell:" + cmd, self.timeout)
+            c.conn.settimeout(None)
+            return c
+
+    # ------------------------------------------------------------------ sync service
+
+    def push(self, data: bytes | Path, remote: str, mode: int = 0o644) -> None:
+        """Write a file on the device (the sync service's SEND)."""
+        payload = data.read_bytes() if isinstance(data, Path) else data
+        # a deadline that grows with the size: 1 MB/s at worst
+        limit = self.timeout + len(payload) / 1_000_000
+        with self.guard("push"), self._sync(limit) as c:
+            target = f"{remote},{0o100000 | mode}".encode()
+            c.conn.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
+            for i in range(0, len(payload), _SYNC_CHUNK):
+                chunk = payload[i:i + _SYNC_CHUNK]
+                c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+            c.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            status = c.read_exact(4)
+            if status != b"OKAY":
+                message = c.read_exact(struct.unpack("<I", c.read_exact(4))[0])
+                raise AdbError(f"push to {remote} failed: {message.decode('utf-8', 'replace')}")
+
+    def pull(self, remote: str) -> bytes:
+        """A file's content from the device (the sync service's RECV)."""
+        with self.guard("pull"), self._sync(self.timeout) as c:
+            path = remote.encode()
+            c.conn.sendall(b"RECV" + struct.pack("<I", len(path)) + path)
+            chunks: list[bytes] = []
+            while True:
+                kind = c.read_exact(4)
+                size = struct.unpack("<I", c.read_exact(4))[0]
+                if kind == b"DONE":
+                    return b"".join(chunks)
+                if kind == b"DATA":
+                    chunks.append(c.read_exact(size))
+                elif kind == b"FAIL":
+                    raise RemoteFileMissing(
+                        f"{remote}: {c.read_exact(size).decode('utf-8', 'replace')}")
+                else:
+                    raise AdbError(f"unexpected sync reply {kind!r}")
+
+    @contextlib.contextmanager
+    def _sync(self, timeout: float) -> Iterator[AdbConnection]:
+        c = self._open("sync:", timeout)
+        try:
+            yield c
+        finally:
+            with contextlib.suppress(OSError):
+                c.conn.sendall(b"QUIT" + struct.pack("<I", 0))
+            c.close()
