@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,14 @@ class WorkerProcess:
 
 class InProcessHost:
     """A device host (DeviceHost) in this process, on its own event loop thread: a test can
-    reach into its devices, which a `qualgent worker` subprocess would not allow."""
+    reach into its devices, which a `qualgent worker` subprocess would not allow. `sources`:
+    device sources scanned every `scan_seconds`, besides `device`."""
 
-    def __init__(self, settings: Settings, url: str, device: Device) -> None:
-        self.host = runtime.device_host(settings, url, [device], grace_seconds=5)
+    def __init__(self, settings: Settings, url: str, device: Device | None = None, *,
+                 sources: Sequence[Any] = (), scan_seconds: float | None = None) -> None:
+        self.host = runtime.device_host(settings, url, [device] if device else [],
+                                        grace_seconds=5, sources=sources,
+                                        scan_seconds=scan_seconds)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_until_complete,
                                        args=(self.host.run(),), daemon=True)
@@ -96,6 +100,13 @@ def workers(db_url: str, server: Server, tmp_path: Path) -> Iterator[Any]:
     yield start
     for w in started:
         w.stop()
+
+
+def host_settings(server: Server, db_url: str, **overrides: Any) -> Settings:
+    """An in-process host's settings: the test server's database and blobs, short leases."""
+    return Settings(**{"database_url": db_url, "data_dir": server.settings.data_dir,
+                       "blob_dir": server.settings.blob_root, "lease_seconds": 2,
+                       "poll_seconds": 0.5, **overrides})
 
 
 def wait_for_devices(db: Db, count: int, timeout: float = 60) -> None:

@@ -71,7 +71,8 @@ _QUARANTINE = "UPDATE devices SET available = false WHERE id = $1"
 # The device's provider number, if any, and the database's clock: messages for this run are
 # those received (by the database's clock, as inbound_sms.received_at) from now on.
 _NUMBER = """
-SELECT now() AS now, (SELECT phone_number FROM device_numbers WHERE serial = $1) AS number
+SELECT clock_timestamp() AS now,
+       (SELECT phone_number FROM device_numbers WHERE serial = $1) AS number
 """
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,8 @@ class ProviderSmsDevice:
     def __init__(self, device: Device, pool: asyncpg.Pool, serial: str, since: datetime,
                  loop: asyncio.AbstractEventLoop) -> None:
         self._device = device
+        # SMS-capable through the provider, whatever the phone's own inbox allows.
+        self.profile = replace(device.profile, sms_enabled=True)
         self._pool = pool
         self._serial = serial
         self._since = since
