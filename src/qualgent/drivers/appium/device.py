@@ -195,8 +195,8 @@ class AppiumDevice:
     # ------------------------------------------------------------------ health, runs
 
     def ping(self) -> None:
-        with self._lock:
-            self.client.status(timeout=min(self.call_timeout, 10.0))
+        """GET /status, without the lock: it may come from another thread during a run."""
+        self.client.status(timeout=min(self.call_timeout, 10.0))
 
     def begin_run(self, package: str) -> None:
         self._package = package
@@ -329,7 +329,10 @@ class AppiumDevice:
                 screen = parse_source(xml, self._scale)
                 ours = (self._package is not None
                         and screen.app_label == self._labels.get(self._package))
-                return self._with_package(screen.hierarchy, ours)
+                h = self._with_package(screen.hierarchy, ours)
+                if h.package is not None and screen.app_label:  # now known: no more queries
+                    self._labels[h.package] = screen.app_label
+                return h
             hierarchy = _parse_android(xml, self.profile.width, self.profile.height)
         except SourceError as exc:
             raise DeviceFailure(f"{self.profile.name}: unreadable page source ({exc})") from exc
