@@ -157,6 +157,22 @@ def test_keys_home_and_back(ipa: Path) -> None:
         assert device.hierarchy().package == package
 
 
+def test_back_taps_the_navigation_bars_back_button(ipa: Path) -> None:
+    with appium_device(IPHONE, nav_bar=True) as (fake, device, sim):
+        package = device.install(ipa).package
+        device.begin_run(package)
+        sign_in(device, sim, package)
+        out = run_steps(device, package, ["Tap Wireless Headphones X200",
+                                          "Verify $59.99 is shown"], options=fast_options())
+        assert out.status == "passed", out.explanation
+        back = next(e for e in device.hierarchy().elements if e.text == "Back")
+        assert back.bounds.as_list() == [0, 0, 180, 72]  # 60x24 pt at 3x
+        fake.calls.clear()
+        device.back()
+        assert fake.calls == ["GET /session/{id}/source", "POST /session/{id}/actions"]
+        assert next(e for e in sim.hierarchy().elements if e.id == "title").text == "Home"
+
+
 def test_a_connection_lost_mid_run_is_device_lost(ipa: Path) -> None:
     with appium_device(IPHONE) as (fake, device, sim):
         package = device.install(ipa).package

@@ -6,7 +6,8 @@ iPhone), screenshots stay in pixels, touch actions arrive in points. Android ses
 like UiAutomator2: class names as tags, uiautomator-dump attributes plus hint/displayed, all
 in pixels.
 
-Knobs: `recording=False` (no screen recording API), `logs=False` (no device log), `drop()`
+Knobs: `recording=False` (no screen recording API), `logs=False` (no device log),
+`nav_bar=True` (iOS: a navigation bar with a Back button that goes back), `drop()`
 (the server stops answering: listening socket and open connections closed), `hang()` (it
 accepts requests and never answers), `expire_sessions()` (every session becomes invalid, as
 after Appium's newCommandTimeout). A simulator built with `fail_install=True` makes installApp
@@ -44,6 +45,7 @@ from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 ELEMENT_KEY = "element-6066-11e4-a52f-4f735466cecf"
 FOCUSED_ID = "focused-input"
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+NAV_BACK = (0, 0, 60, 24)  # x, y, width, height in points: over the status bar
 ANDROID_KEYS = {66: "enter", 84: "search", 4: "back", 3: "home", 67: "backspace"}
 IOS_TYPES = {
     ElementKind.BUTTON: "Button", ElementKind.TEXT: "StaticText",
@@ -77,12 +79,13 @@ class FakeAppium:
     """An Appium server for one simulated device; use as a context manager."""
 
     def __init__(self, sim: SimulatedDevice, *, scale: int | None = None,
-                 recording: bool = True, logs: bool = True) -> None:
+                 recording: bool = True, logs: bool = True, nav_bar: bool = False) -> None:
         self.sim = sim
         self.ios = sim.profile.platform.lower() == "ios"
         self.scale = scale if scale is not None else (3 if self.ios else 1)
         self.recording_supported = recording
         self.logs_supported = logs
+        self.nav_bar = nav_bar  # iOS: a navigation bar whose Back button goes back
         self.calls: list[str] = []
         self.sessions: dict[str, dict] = {}
         self.installed_from: list[str] = []  # the paths installApp was given
@@ -235,6 +238,11 @@ class FakeAppium:
         _sub(main, "StaticText", {"name": "offscreen", "label": "Hidden helper",
                                   "visible": "false", "x": "0", "y": str(h + 10),
                                   "width": "100", "height": "20"})
+        if self.nav_bar and package:
+            bar = _sub(window, "NavigationBar", {"name": "nav", "x": "0", "y": "0",
+                                                 "width": str(w), "height": str(NAV_BACK[3])})
+            _sub(bar, "Button", {"name": "Back", "label": "Back", "x": "0", "y": "0",
+                                 "width": str(NAV_BACK[2]), "height": str(NAV_BACK[3])})
         tab_bar = None
         table: tuple[ET.Element, Element] | None = None
         focused = False
@@ -347,6 +355,9 @@ class FakeAppium:
         s = self.scale
         (x1, y1), (x2, y2) = start, end
         if abs(x2 - x1) < 10 and abs(y2 - y1) < 10:
+            if self.nav_bar and self.ios and x1 < NAV_BACK[2] and y1 < NAV_BACK[3]:
+                self.sim.back()
+                return
             self.sim.tap(round(x1 * s), round(y1 * s))
         elif self.ios and x1 <= 20 and x2 - x1 > 100 and abs(y2 - y1) < 50:
             self.sim.back()
