@@ -87,6 +87,8 @@ def parse_dump(xml: str | bytes, *, width: int | None = None, height: int | None
     if root.tag != "hierarchy":
         raise DumpError(f"not a UI dump: the root element is <{root.tag}>, not <hierarchy>")
     windows = [_read(child) for child in root]
+    if root.get("rotation") in ("1", "3") and width and height:
+        width, height = height, width
     ignored = set(ignore_packages)
     foreground = next((w.get("package") for w in windows
                        if w.get("package") and w.get("package") not in ignored), None)
