@@ -183,3 +183,14 @@ def test_keyboard_and_focused_input(pixel: SimulatedDevice) -> None:
     assert pixel.focused_input_text() == "ab"
     pixel.tap(pixel.profile.width // 2, pixel.profile.height - 10)  # outside: focus dropped
     assert not pixel.keyboard_shown and pixel.focused_input_text() is None
+
+
+def test_clear_log_per_buffer(pixel: SimulatedDevice) -> None:
+    pixel.launch(DEMO)
+    crash(pixel)
+    pixel.clear_log("crash")
+    assert messages(pixel, "crash") == [] and messages(pixel, "main")
+    pixel.clear_log()
+    assert pixel.log_lines() == []
+    pixel.launch(DEMO)
+    assert len(pixel.log_lines()) == 2

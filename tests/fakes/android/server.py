@@ -48,6 +48,7 @@ class FakeDevice:
 
     serial: str
     adbd: FakeAdbd
+    sim: SimulatedDevice | None = None
     console: FakeConsole | None = None
 
     @property
@@ -144,7 +145,7 @@ class AdbFleet:
         props = props if props is not None else self._props(sim)
         adbd, fake_console = self._start(lambda port: FakeAdbd(factory, props, fs=fs,
                                                                port=port), sim, console)
-        device = FakeDevice(adbd.address, adbd, fake_console)
+        device = FakeDevice(adbd.address, adbd, sim, fake_console)
         self.devices[device.serial] = device
         try:
             self._connect(device.serial)

@@ -234,6 +234,14 @@ class SimulatedDevice:
         with self._lock:
             return [line for _, line in self._log if line.time >= since]
 
+    def clear_log(self, buffer: str | None = None) -> None:
+        """Forget the log lines of `buffer` ("main", "crash"; None: all), as ``logcat -c``."""
+        with self._lock:
+            kept = [(seq, line) for seq, line in self._log
+                    if buffer is not None and line.buffer != buffer]
+            self._log.clear()
+            self._log.extend(kept)
+
     def pid(self, package: str) -> int | None:
         """The app's process id while it runs; None when it is stopped or crashed."""
         with self._lock:
