@@ -36,8 +36,9 @@ class ToyShell:
     """A small ShellHandler: `;` and `$?`, echo, cat (a file, or stdin), write, exit, fail,
     yes (N bytes of a pattern), block (until the stream is closed)."""
 
-    def __init__(self, fs: FakeFs) -> None:
+    def __init__(self, fs: FakeFs, props: dict[str, str] | None = None) -> None:
         self.fs = fs
+        self.props = props or {}  # like SimShell's getprop answers
         self.blocking = threading.Event()  # a `block` command is running
         self.unblocked = threading.Event()  # ... and it saw its stream close
 
@@ -92,7 +93,7 @@ def fleet(adb_fleet: AdbFleet) -> AdbFleet:  # noqa: F811
 def toy(fleet: AdbFleet) -> tuple[adbutils.AdbDevice, ToyShell, FakeFs]:
     fs = FakeFs()
     shell = ToyShell(fs)
-    serial = fleet.add(handler=shell, fs=fs, props={
+    serial = fleet.add(handler=shell, fs=fs, serial_props={
         "ro.product.name": "toy", "ro.product.model": "Toy Phone", "ro.product.device": "toy1"})
     return fleet.client().device(serial), shell, fs
 
@@ -381,6 +382,15 @@ def test_closing_the_fleet_leaves_nothing_running(tmp_path: Path) -> None:
         os.kill(fleet.server_pid, 0)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(serial.split(":")[1])), timeout=5)
+
+
+def test_the_announced_properties_follow_the_shells_props(fleet: AdbFleet) -> None:
+    fs = FakeFs()
+    shell = ToyShell(fs, props={"ro.product.model": "Pixel 9", "ro.build.version.release": "15"})
+    serial = fleet.add(SimulatedDevice(SIMULATED_FLEET[0]), handler=shell, fs=fs)
+    assert fleet[serial].adbd.serial_props == {
+        "ro.product.name": "pixel_7", "ro.product.model": "Pixel 9", "ro.product.device": "pixel_7"}
+    assert "model:Pixel_9" in fleet.run_adb("devices", "-l").stdout.decode()
 
 
 def test_add_needs_a_simulator_or_a_handler(fleet: AdbFleet) -> None:

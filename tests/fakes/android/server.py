@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,13 +118,15 @@ class AdbFleet:
     # ------------------------------------------------------------- devices
 
     def add(self, sim: SimulatedDevice | None = None, *, handler: ShellHandler | None = None,
-            fs: FakeFs | None = None, props: dict[str, str] | None = None,
+            fs: FakeFs | None = None, serial_props: dict[str, str] | None = None,
             console: bool = False, **knobs: Any) -> str:
         """Start a fake device, ``adb connect`` it and wait until the server lists it as
         "device"; its serial ("127.0.0.1:<port>").
 
         The shell is ``SimShell(sim, fs, **knobs)`` (tests.fakes.android.shell), or `handler`.
-        `props` default to the simulator's profile (``ro.product.model`` is its name).
+        `serial_props` (announced in CNXN, shown by ``adb devices -l``) default to the
+        shell's own ``props`` where it has them (SimShell: what ``getprop`` says), else to
+        the simulator's profile (``ro.product.model`` is its name).
         `console=True` adds an emulator console on the port below the device's (the
         emulator's own layout: console 5554, adb 5555).
         """
@@ -142,9 +144,13 @@ class AdbFleet:
             def factory(shared: FakeFs) -> ShellHandler:
                 return handler
 
-        props = props if props is not None else self._props(sim)
+        props = serial_props if serial_props is not None else self._props(sim)
         adbd, fake_console = self._start(lambda port: FakeAdbd(factory, props, fs=fs,
                                                                port=port), sim, console)
+        shell_props = getattr(adbd.handler, "props", None)
+        if serial_props is None and isinstance(shell_props, Mapping):
+            adbd.serial_props.update({k: str(v) for k, v in shell_props.items()
+                                      if k in adbd.serial_props})
         device = FakeDevice(adbd.address, adbd, sim, fake_console)
         self.devices[device.serial] = device
         try:
