@@ -13,7 +13,8 @@ inbox), screenrecord, pkill, ime, rm, cat, md5sum, echo, true/false, mkdir.
 Knobs: ``idle_failures=N`` (the first N dumps print "ERROR: could not get idle state."),
 ``install_failure="INSTALL_FAILED_X: why"`` (pm install answers Failure [...]),
 ``hang_on="<command prefix>"`` (that command never answers), ``no_sms_provider=True``
-(content query is refused), ``dump_hints`` (the ``hint`` attribute of API 36 dumps; default:
+(content query is refused), ``ime_blocked=True`` (``ime set`` says yes but the keyboard stays, as
+on some vendor builds), ``dump_hints`` (the ``hint`` attribute of API 36 dumps; default:
 Android 16 or later), ``system_windows`` (status bar and keyboard windows in dumps), ``props``.
 """
 
@@ -204,13 +205,15 @@ class SimShell:
 
     def __init__(self, sim: SimulatedDevice, fs: FakeFs, *, idle_failures: int = 0,
                  install_failure: str | None = None, hang_on: str | None = None,
-                 no_sms_provider: bool = False, dump_hints: bool | None = None,
-                 system_windows: bool = True, props: dict[str, str] | None = None) -> None:
+                 no_sms_provider: bool = False, ime_blocked: bool = False,
+                 dump_hints: bool | None = None, system_windows: bool = True,
+                 props: dict[str, str] | None = None) -> None:
         self.sim, self.fs = sim, fs
         self.idle_failures = idle_failures
         self.install_failure = install_failure
         self.hang_on = hang_on
         self.no_sms_provider = no_sms_provider
+        self.ime_blocked = ime_blocked
         major = sim.profile.os_version.split(".")[0]
         self.dump_hints = (int(major) >= 16 if major.isdigit() else False) \
             if dump_hints is None else dump_hints
@@ -292,6 +295,8 @@ class SimShell:
     def cmd_date(self, args: list[str], o: _Out) -> int:
         if args == ["+%s"]:
             o.say(f"{int(time.time())}\n")
+        elif args == ["+%s.%N"]:
+            o.say(f"{time.time_ns() // 10**9}.{time.time_ns() % 10**9:09d}\n")
         else:
             o.say(time.strftime("%a %b %d %H:%M:%S %Z %Y\n"))
         return 0
@@ -640,7 +645,8 @@ class SimShell:
             if ime not in self.enabled_imes:
                 o.err(f"Unknown input method {ime} cannot be selected for user #0\n")
                 return 255
-            self.settings[("secure", "default_input_method")] = ime
+            if not self.ime_blocked:
+                self.settings[("secure", "default_input_method")] = ime
             self._ime_pending = ""
             o.say(f"Input method {ime} selected for user #0\n")
         elif verb == "list":

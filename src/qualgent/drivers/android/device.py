@@ -88,7 +88,7 @@ class AdbDevice:
         self._alive = False  # the run's app was launched and has not exited
         self._crashed: str | None = None  # why, until the next launch
         self._pids: set[int] = set()
-        self._since = 0  # device clock (seconds) at begin_run
+        self._since = 0.0  # device clock (seconds) at begin_run
         self._scales: dict[str, str] = {}
         self._recorder: ScreenRecorder | None = None
         self._fresh: tuple[float, Hierarchy] | None = None  # the settled read after an action
@@ -131,10 +131,10 @@ class AdbDevice:
     def begin_run(self, package: str) -> None:
         self._package = package
         self._alive, self._crashed, self._pids = False, None, set()
-        out = self._t.shell("date +%s; " + "; ".join(
+        out = self._t.shell("date +%s.%N; " + "; ".join(
             f"settings get global {name}" for name in ANIMATION_SCALES))
         lines = out.split("\n")
-        self._since = int(lines[0]) if lines and lines[0].strip().isdigit() else 0
+        self._since = _seconds(lines[0])
         self._scales = dict(zip(ANIMATION_SCALES, (v.strip() for v in lines[1:4]),
                                 strict=False))
         self._t.shell("; ".join(f"settings put global {name} 0" for name in ANIMATION_SCALES)
@@ -150,7 +150,7 @@ class AdbDevice:
         if recorder is not None:
             capture.videos = recorder.stop(out_dir)
         if self._package is not None:
-            logcat = self._t.shell(f"logcat -d -v threadtime -T {self._since}.000",
+            logcat = self._t.shell(f"logcat -d -v threadtime -T {self._since:.3f}",
                                    timeout=max(self.call_timeout, 30.0))
             lines = app_log_lines(logcat, self._pids, self._package)
             capture.log = out_dir / "device.log"
@@ -405,6 +405,14 @@ class AdbDevice:
             raise DeviceFailure(f"To {purpose} on {self.profile.name} the Appium Settings "
                                 f"helper app is needed; set QUALGENT_ANDROID_HELPER_APK")
         self._pm_install(self.helper_apk, HELPER_PACKAGE)
+
+
+def _seconds(text: str) -> float:
+    """Epoch seconds from `date +%s.%N` (a toybox without %N prints it as is)."""
+    whole, _, frac = text.strip().partition(".")
+    if not whole.isdigit():
+        return 0.0
+    return float(f"{whole}.{frac}") if frac.isdigit() else float(whole)
 
 
 def _focused_input(screen: Hierarchy) -> Element | None:
