@@ -4,8 +4,10 @@ fake devices ``adb connect``-ed to it.
 The server runs in the foreground (``adb -P <port> nodaemon server``) as our own child, with
 HOME in a temporary directory (it writes ``~/.android/adbkey`` there), so closing the fleet
 (``kill-server``, then the child) leaves nothing running. Tests talk to it through
-``fleet.client()`` (adbutils pinned to the port: adbutils starts a server of its own when it
-cannot connect) or run ``adb`` with ``env=fleet.env``.
+``fleet.client()`` (adbutils pinned to the port) or run ``adb`` with ``env=fleet.env``.
+Beware: an adbutils client that cannot connect runs ``adb start-server`` itself, on the port
+of the process's environment (5037 by default), so the fleet never asks adbutils before its
+server answers, and the ``adb_fleet`` fixture points the environment at the fleet's port.
 """
 
 from __future__ import annotations
@@ -256,15 +258,20 @@ class AdbFleet:
     # ----------------------------------------------------------- internals
 
     def _wait_for_server(self) -> None:
+        """Wait until the server answers ``host:version``, asked over a plain socket: an
+        adbutils client that cannot connect runs ``adb start-server`` on the default port."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self._server is None or self._server.poll() is not None:
                 raise FleetError(f"the adb server exited: {self._read_log()}")
             try:
-                self.client(socket_timeout=2).server_version()
-                return
-            except (adbutils.AdbError, OSError):
-                time.sleep(0.05)
+                with socket.create_connection((HOST, self.port), timeout=2) as sock:
+                    sock.sendall(b"000chost:version")
+                    if sock.recv(4) == b"OKAY":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
         raise FleetError(f"the adb server did not answer on port {self.port}: "
                          f"{self._read_log()}")
 
