@@ -9,6 +9,7 @@ import os
 import shlex
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.fakes.android import (
     CapturedOutput,
     FakeFs,
     ShellOutput,
+    free_port,
 )
 from tests.fakes.android.fixtures import adb_fleet  # noqa: F401 (the fixture)
 
@@ -405,3 +407,20 @@ def test_captured_output_runs_a_handler_without_a_transport() -> None:
     shell = ToyShell(FakeFs({"/sdcard/a": b"A"}))
     assert shell.run("cat /sdcard/a; fail x; cat", None, out) == 0
     assert (bytes(out.out), bytes(out.err)) == (b"Atyped", b"x\n")
+
+
+def test_starting_a_fleet_starts_no_other_server(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """adbutils runs `adb start-server` (on the environment's port) when it cannot connect:
+    the fleet must not ask it before its own server answers."""
+    elsewhere = free_port()
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(elsewhere))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    try:
+        for _ in range(3):
+            AdbFleet(home=tmp_path / "fleet").close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", elsewhere), timeout=5)
+    finally:
+        subprocess.run([adbutils.adb_path(), "-P", str(elsewhere), "kill-server"],
+                       capture_output=True, timeout=20, check=False)
