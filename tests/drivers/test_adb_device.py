@@ -161,6 +161,20 @@ def test_before_android_16_an_empty_fields_hint_arrives_as_its_text(
         (e.kind, e.id, e.bounds) for e in sim.hierarchy().elements]
 
 
+def test_a_tap_on_a_settled_screen_costs_two_reads_and_the_agent_reuses_the_last(
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+    _, device, shell = installed(adb_fleet, demo_apk)
+    device.launch(PACKAGE)
+    screen = device.hierarchy()
+    before = len(shell.commands)
+    tap(device, screen, id="forgot_password")
+    after = device.hierarchy()  # what the agent reads next: the settled read
+    sent = shell.commands[before:]
+    assert [c.split()[0] for c in sent] == ["input", "rm", "rm"]  # the tap, two dumps
+    assert all("pidof com.qualgent.demo" in c for c in sent[1:])  # crash check included
+    assert after.elements[0].text == "Reset password"
+
+
 # ------------------------------------------------------------------- agent flows
 
 

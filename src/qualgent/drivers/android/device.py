@@ -148,13 +148,17 @@ class AdbDevice:
         capture = RunCapture()
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
-            capture.videos = recorder.stop(out_dir)
+            try:
+                capture.videos = recorder.stop(out_dir)
+            except OSError as exc:
+                log.warning("no video for the run on %s: %s", self.serial, exc)
         if self._package is not None:
-            logcat = self._t.shell(f"logcat -d -v threadtime -T {self._since:.3f}",
-                                   timeout=max(self.call_timeout, 30.0))
-            lines = app_log_lines(logcat, self._pids, self._package)
-            capture.log = out_dir / "device.log"
-            capture.log.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            try:
+                capture.log = self._write_log(out_dir, self._package)
+            except (OSError, DeviceFailure) as exc:
+                if isinstance(exc, DeviceLost):
+                    raise
+                log.warning("no device log for the run on %s: %s", self.serial, exc)
         restore = [f"settings delete global {name}" if value in ("", "null")
                    else f"settings put global {name} {shlex.quote(value)}"
                    for name, value in self._scales.items()]
@@ -162,6 +166,15 @@ class AdbDevice:
             self._t.shell("; ".join(restore))
         self._scales = {}
         return capture
+
+    def _write_log(self, out_dir: Path, package: str) -> Path:
+        """The app's log lines since begin_run, as device.log in `out_dir`."""
+        logcat = self._t.shell(f"logcat -d -v threadtime -T {self._since:.3f}",
+                               timeout=max(self.call_timeout, 30.0))
+        path = out_dir / "device.log"
+        lines = app_log_lines(logcat, self._pids, package)
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path
 
     # ----------------------------------------------------------------------- apps
 
@@ -352,7 +365,10 @@ class AdbDevice:
     def _type_with_ime(self, text: str) -> str:
         self._ensure_helper("type text other than ASCII")
         previous = self._t.shell("settings get secure default_input_method").strip()
-        self._t.shell(f"ime enable {UNICODE_IME}; ime set {UNICODE_IME}")
+        switched = self._t.shell(f"ime enable {UNICODE_IME}; ime set {UNICODE_IME}")
+        if "selected" not in switched:
+            raise DeviceFailure(f"{self.profile.name} would not switch to the {HELPER_PACKAGE} "
+                                f"keyboard: {switched.strip()[-200:]}")
         try:
             encoded = "\n".join(typing_.to_modified_utf7(line) for line in text.split("\n"))
             return self._input(typing_.input_text_command(encoded))
