@@ -27,6 +27,8 @@ from qualgent.db.pool import asyncpg_dsn
 from qualgent.orgs import admin as admin_ops
 from qualgent.runtime import uvicorn_options
 
+pytest_plugins = ["tests.fakes.android.fixtures"]  # adb_fleet: fake phones behind a real adb server
+
 FIXTURE_APK = Path(__file__).resolve().parent / "fixtures" / "settings_apk-debug.apk"
 
 
