@@ -269,6 +269,23 @@ def test_unicode_text_without_the_helper_fails_clearly(
     assert "java.lang.NullPointerException" in raw and "InputShellCommand" in raw
 
 
+def test_clear_empties_the_focused_field_and_back_closes_the_keyboard_first(
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+    sim, device, shell = installed(adb_fleet, demo_apk)
+    device.launch(PACKAGE)
+    tap(device, device.hierarchy(), id="forgot_password")
+    tap(device, device.hierarchy(), id="reset_email")
+    device.type_text("someone@example.com")
+    device.clear()
+    assert sim.focused_input_text() == ""
+    assert shell.keyboard_shown  # the keyboard's window is in the dumps, not in the screen
+    assert device.hierarchy() == sim.hierarchy()
+    device.back()
+    assert sim.hierarchy().elements[0].text == "Sign in"
+    device.back()  # no keyboard now: one BACK closes the app from its first screen
+    assert device.hierarchy().package is None
+
+
 def test_text_that_does_not_arrive_fails_the_typing(
         adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
     _, device, _ = installed(adb_fleet, demo_apk, helper_apk=HELPER_APK, ime_blocked=True)

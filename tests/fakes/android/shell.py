@@ -814,13 +814,13 @@ def dump_xml(screen: Hierarchy, height: int, *, hints: bool, system: bool,
             continue
         body.append(_element(el, package, hints))
         i += 1
-    out.append(_node("android.widget.FrameLayout", package, (0, 0, w, h), hints, children=body))
-    if system and keyboard:
+    if system and keyboard:  # the keyboard's window lies above the app's: listed first
         ime = LATIN_IME.split("/")[0]
         out.append(_node("android.widget.FrameLayout", ime, (0, height - 700, w, height), hints,
                          children=[_node("android.widget.Button", ime,
                                          (0, height - 120, w // 4, height), hints,
                                          desc="Delete", clickable=True)]))
+    out.append(_node("android.widget.FrameLayout", package, (0, 0, w, h), hints, children=body))
     out.append("</hierarchy>")
     return "".join(out)
 

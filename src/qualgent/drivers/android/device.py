@@ -32,7 +32,7 @@ from qualgent.drivers.android.sms import (
     parse_settings_broadcast,
 )
 from qualgent.drivers.android.transport import Transport
-from qualgent.drivers.android.xml import DumpError, parse_dump
+from qualgent.drivers.android.xml import SYSTEM_UI, DumpError, parse_dump
 from qualgent.drivers.base import (
     AppCrashed,
     DeviceFailure,
@@ -92,24 +92,25 @@ class AdbDevice:
         self._scales: dict[str, str] = {}
         self._recorder: ScreenRecorder | None = None
         self._fresh: tuple[float, Hierarchy] | None = None  # the settled read after an action
-        self.profile, self.home_package = self._read_profile()
+        self.profile, self.home_package, self._ime = self._read_profile()
 
     def __repr__(self) -> str:
         return f"AdbDevice({self.serial!r}, {self.profile.name!r})"
 
     # ------------------------------------------------------------------ profile, health
 
-    def _read_profile(self) -> tuple[DeviceProfile, str | None]:
+    def _read_profile(self) -> tuple[DeviceProfile, str | None, str]:
         props = ("ro.product.model", "ro.build.version.release", "gsm.sim.state",
                  "ro.kernel.qemu")
         cmd = "; ".join([*(f"getprop {p}; echo {_SEP}" for p in props), "wm size",
                          f"echo {_SEP}", "wm density", f"echo {_SEP}",
                          "cmd package resolve-activity --brief -a android.intent.action.MAIN"
-                         " -c android.intent.category.HOME"])
+                         " -c android.intent.category.HOME", f"echo {_SEP}",
+                         "settings get secure default_input_method"])
         parts = [p.strip() for p in self._t.shell(cmd).split(_SEP)]
-        if len(parts) < 7:
+        if len(parts) < 8:
             raise DeviceLost(f"{self.serial} answered its profile query unreadably")
-        model, release, sim_state, qemu, size, density, home = parts[:7]
+        model, release, sim_state, qemu, size, density, home, ime = parts[:8]
         width, height = _last_match(_SIZE_RE, size, (1080, 2400))
         dpi = _last_match(_DENSITY_RE, density, (420,))[0]
         smallest_dp = min(width, height) * 160 / max(dpi, 1)
@@ -120,7 +121,7 @@ class AdbDevice:
             name=model or self.serial, platform="Android", os_version=release or "unknown",
             form_factor="tablet" if smallest_dp >= 600 else "phone", sms_enabled=sms,
             serial=self.serial, width=width, height=height)
-        return profile, (home_match[-1][0] if home_match else None)
+        return profile, (home_match[-1][0] if home_match else None), ime.split("/")[0]
 
     def ping(self) -> None:
         if self._t.shell("echo qualgent", timeout=min(5.0, self.call_timeout)) != "qualgent\n":
@@ -270,7 +271,8 @@ class AdbDevice:
                 continue
             try:
                 return parse_dump(xml, width=self.profile.width, height=self.profile.height,
-                                  home_package=self.home_package)
+                                  home_package=self.home_package,
+                                  ignore_packages=(SYSTEM_UI, self._ime, HELPER_PACKAGE))
             except DumpError as exc:
                 problem = str(exc)
         raise DeviceFailure(f"{self.profile.name} could not dump its screen after "
