@@ -24,7 +24,6 @@ from qualgent.drivers.base import (
 )
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.fakes.android import TOKEN_FILE, AdbFleet
-from tests.fakes.android.fixtures import adb_fleet  # noqa: F401
 from tests.fakes.android.shell import LATIN_IME, SimShell
 
 PACKAGE = "com.qualgent.demo"
@@ -89,7 +88,7 @@ def tap(device: AdbDevice, screen: Hierarchy, **match: str) -> None:
 # ------------------------------------------------------------------------ the profile
 
 
-def test_the_profile_comes_from_the_device(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_the_profile_comes_from_the_device(adb_fleet: AdbFleet) -> None:
     _, phone, _ = attach(adb_fleet, "Pixel 7:Android:14:sms")
     p = phone.profile
     assert (p.name, p.platform, p.os_version, p.form_factor, p.sms_enabled) == (
@@ -104,7 +103,7 @@ def test_the_profile_comes_from_the_device(adb_fleet: AdbFleet) -> None:  # noqa
 
 
 def test_every_demo_shop_screen_reads_as_the_simulator_shows_it(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, _ = installed(adb_fleet, demo_apk)
     assert device.hierarchy().package is None  # the launcher
     device.launch(PACKAGE)
@@ -150,7 +149,7 @@ def test_every_demo_shop_screen_reads_as_the_simulator_shows_it(
 
 
 def test_before_android_16_an_empty_fields_hint_arrives_as_its_text(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, _ = attach(adb_fleet, "Pixel 7:Android:14:sms")
     device.install(demo_apk)
     device.begin_run(PACKAGE)
@@ -162,7 +161,7 @@ def test_before_android_16_an_empty_fields_hint_arrives_as_its_text(
 
 
 def test_a_tap_on_a_settled_screen_costs_two_reads_and_the_agent_reuses_the_last(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, shell = installed(adb_fleet, demo_apk)
     device.launch(PACKAGE)
     screen = device.hierarchy()
@@ -179,7 +178,7 @@ def test_a_tap_on_a_settled_screen_costs_two_reads_and_the_agent_reuses_the_last
 
 
 def test_sign_in_with_the_sms_code_search_and_check_out(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk)
     out = run_steps(device, PACKAGE, [
         *SIGN_IN,
@@ -200,7 +199,7 @@ def test_sign_in_with_the_sms_code_search_and_check_out(
 
 
 def test_sms_through_appium_settings_when_the_inbox_is_refused(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk, no_sms_provider=True,
                                    helper_apk=HELPER_APK)
     sim.receive_sms("Bank", "old code 111111")  # before the run: not this run's
@@ -213,14 +212,14 @@ def test_sms_through_appium_settings_when_the_inbox_is_refused(
 
 
 def test_without_the_helper_a_refused_inbox_says_what_to_set(
-        adb_fleet: AdbFleet) -> None:  # noqa: F811
+        adb_fleet: AdbFleet) -> None:
     _, device, _ = attach(adb_fleet, no_sms_provider=True)
     with pytest.raises(DeviceFailure, match="QUALGENT_ANDROID_HELPER_APK"):
         device.read_sms()
 
 
 def test_an_sms_sent_through_the_emulator_console_is_read(
-        adb_fleet: AdbFleet) -> None:  # noqa: F811
+        adb_fleet: AdbFleet) -> None:
     _, device, _ = attach(adb_fleet, "Pixel 7:Android:14", console=True)
     device.begin_run(PACKAGE)
     console = adb_fleet[device.serial].console
@@ -232,7 +231,7 @@ def test_an_sms_sent_through_the_emulator_console_is_read(
 
 
 def test_a_crash_is_an_app_failure_quoting_the_exception(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
     out = run_steps(device, PACKAGE, [*SIGN_IN, "Open the Profile tab", "Tap Crash app",
                                       'Verify "Profile" is shown'], options=options())
@@ -246,7 +245,7 @@ def test_a_crash_is_an_app_failure_quoting_the_exception(
 
 
 def test_unicode_text_goes_through_the_helper_ime_and_the_keyboard_is_restored(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk, helper_apk=HELPER_APK)
     out = run_steps(device, PACKAGE, ["Open the app", "Tap Forgot password?",
                                       'Type "Café 東京 & co" into Email',
@@ -258,7 +257,7 @@ def test_unicode_text_goes_through_the_helper_ime_and_the_keyboard_is_restored(
 
 
 def test_unicode_text_without_the_helper_fails_clearly(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, shell = installed(adb_fleet, demo_apk)
     device.launch(PACKAGE)
     tap(device, device.hierarchy(), id="email")
@@ -270,7 +269,7 @@ def test_unicode_text_without_the_helper_fails_clearly(
 
 
 def test_clear_empties_the_focused_field_and_back_closes_the_keyboard_first(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk)
     device.launch(PACKAGE)
     tap(device, device.hierarchy(), id="forgot_password")
@@ -287,7 +286,7 @@ def test_clear_empties_the_focused_field_and_back_closes_the_keyboard_first(
 
 
 def test_text_that_does_not_arrive_fails_the_typing(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk, helper_apk=HELPER_APK, ime_blocked=True)
     device.launch(PACKAGE)
     tap(device, device.hierarchy(), id="email")
@@ -298,7 +297,7 @@ def test_text_that_does_not_arrive_fails_the_typing(
 # ------------------------------------------------------------------------ faults
 
 
-def test_an_install_failure_names_the_reason(adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+def test_an_install_failure_names_the_reason(adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = attach(adb_fleet, install_failure=(
         "INSTALL_FAILED_INSUFFICIENT_STORAGE: Failed to override installation location"))
     with pytest.raises(InstallFailed) as err:
@@ -311,7 +310,7 @@ def test_an_install_failure_names_the_reason(adb_fleet: AdbFleet, demo_apk: Path
 
 
 def test_a_build_the_device_refuses_is_an_install_failure(
-        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:
     apk = tmp_path / "no-model.apk"  # an APK the simulated device cannot run
     with zipfile.ZipFile(demo_apk) as src, zipfile.ZipFile(apk, "w") as dst:
         for name in src.namelist():
@@ -322,7 +321,7 @@ def test_a_build_the_device_refuses_is_an_install_failure(
         device.install(apk)
 
 
-def test_the_idle_state_error_is_retried(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_the_idle_state_error_is_retried(adb_fleet: AdbFleet) -> None:
     _, device, shell = attach(adb_fleet, idle_failures=2)
     assert device.hierarchy().package is None
     assert sum(c.count("uiautomator dump") for c in shell.commands) == 3
@@ -331,14 +330,14 @@ def test_the_idle_state_error_is_retried(adb_fleet: AdbFleet) -> None:  # noqa: 
         device.hierarchy()
 
 
-def test_a_hung_command_is_a_lost_device(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_a_hung_command_is_a_lost_device(adb_fleet: AdbFleet) -> None:
     _, device, _ = attach(adb_fleet, hang_on="uiautomator", call_timeout=1.0)
     with pytest.raises(DeviceLost, match="did not answer in time"):
         device.hierarchy()
     device.ping()  # the rest of the device still answers
 
 
-def test_a_frozen_device_is_lost(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_a_frozen_device_is_lost(adb_fleet: AdbFleet) -> None:
     _, device, _ = attach(adb_fleet, call_timeout=1.0)
     adb_fleet.freeze(device.serial)
     try:
@@ -349,7 +348,7 @@ def test_a_frozen_device_is_lost(adb_fleet: AdbFleet) -> None:  # noqa: F811
 
 
 def test_a_device_dropped_mid_run_is_an_infrastructure_failure(
-        adb_fleet: AdbFleet, demo_apk: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
 
     def on_step(result, progress: int) -> None:  # noqa: ANN001
@@ -367,7 +366,7 @@ def test_a_device_dropped_mid_run_is_an_infrastructure_failure(
 
 
 def test_animations_are_off_for_the_run_and_restored_after(
-        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:
     _, device, shell = attach(adb_fleet)
     shell.settings[("global", "animator_duration_scale")] = "0.5"
     del shell.settings[("global", "transition_animation_scale")]
@@ -380,7 +379,7 @@ def test_animations_are_off_for_the_run_and_restored_after(
 
 
 def test_the_run_records_the_apps_log_and_a_chunked_video(
-        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk, video=True, video_segment_seconds=1)
     device.launch(PACKAGE)
     screen = device.hierarchy()
@@ -402,7 +401,7 @@ def test_the_run_records_the_apps_log_and_a_chunked_video(
 
 
 def test_the_log_holds_the_crash(
-        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:  # noqa: F811
+        adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
     out = run_steps(device, PACKAGE, [*SIGN_IN, "Open the Profile tab", "Tap Crash app"],
                     options=options())
@@ -414,7 +413,7 @@ def test_the_log_holds_the_crash(
 # ------------------------------------------------------------------------ discovery
 
 
-def test_devices_join_and_leave_the_source(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_devices_join_and_leave_the_source(adb_fleet: AdbFleet) -> None:
     source = AdbSource(adb_fleet.client(), call_timeout=5.0, video=False)
     assert source.scan() == {}
     first = adb_fleet.add(SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14:sms")))
@@ -430,7 +429,7 @@ def test_devices_join_and_leave_the_source(adb_fleet: AdbFleet) -> None:  # noqa
     assert only.scan() == {}
 
 
-def test_an_unreachable_adb_server_lists_nothing(adb_fleet: AdbFleet) -> None:  # noqa: F811
+def test_an_unreachable_adb_server_lists_nothing(adb_fleet: AdbFleet) -> None:
     import adbutils
 
     from tests.fakes.android import free_port
