@@ -124,7 +124,8 @@ class AdbDevice:
         return profile, (home_match[-1][0] if home_match else None), ime.split("/")[0]
 
     def ping(self) -> None:
-        if self._t.shell("echo qualgent", timeout=min(5.0, self.call_timeout)) != "qualgent\n":
+        echo = self._t.shell("echo qualgent", timeout=min(5.0, self.call_timeout))
+        if echo.strip() != "qualgent":
             raise DeviceLost(f"{self.serial} did not echo")
 
     # ----------------------------------------------------------------------- runs
