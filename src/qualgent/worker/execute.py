@@ -38,8 +38,8 @@ APP = FailureCategory.APP
 UPLOAD_CHUNK = 1 << 20  # a video is streamed to the blob store, never read whole
 
 NO_BUNDLETOOL = (
-    "The build is an Android App Bundle (.aab), and the device host that took this run cannot "
-    "turn it into an APK: {reason} The run was not retried; its credits were refunded.")
+    "The build is an Android App Bundle (.aab), which the device host that took this run "
+    "cannot convert to an APK. {reason} The run was not retried; its credits were refunded.")
 
 
 @dataclass
