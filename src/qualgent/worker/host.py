@@ -131,8 +131,9 @@ class DeviceHost:
         log.info("worker %s registered %d device(s)", self.id, len(self.devices))
         return True
 
-    def _rows(self, ids: Iterable[uuid.UUID], devices: dict[uuid.UUID, Device] | None = None,
-              ) -> list[hosts.HostDevice]:
+    def _rows(self, ids: Iterable[uuid.UUID],
+              devices: dict[uuid.UUID, Device] | None = None) -> list[hosts.HostDevice]:
+        """The devices `ids` (of the pool, or of `devices`) as their rows are written."""
         devices = self.devices if devices is None else devices
         return [hosts.HostDevice(i, self.serials[i], devices[i].profile) for i in ids]
 
