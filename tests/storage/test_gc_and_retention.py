@@ -64,7 +64,8 @@ def test_sweep_keeps_run_screenshots_and_prune_removes_them(
     assert len(list((root / "screenshots" / run_id).iterdir())) == len(shots)
 
     pruned = _admin(server, db_url, "prune", QUALGENT_RETENTION_DAYS="0")
-    assert pruned == {"runs": 1, "blobs": len(shots), "retention_days": 0.0}
+    # the steps' screenshots and the run's device log
+    assert pruned == {"runs": 1, "blobs": len(shots) + 1, "retention_days": 0.0}
     assert not (root / "screenshots" / run_id).exists() or not any(
         (root / "screenshots" / run_id).iterdir())
     trace = _steps(org, run_id)

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from qualgent.drivers.base import RunCapture
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
@@ -27,10 +26,6 @@ from tests.worker.conftest import (
 
 # Two chunks, the first larger than the worker's upload part (1 MiB): streamed in parts.
 CHUNKS = [b"\x00\x00\x00\x20ftypisom" + bytes(range(256)) * 12_000, b"\x00\x00\x00\x20ftypmp42"]
-
-DOWNLOAD_ROUTE = pytest.mark.xfail(
-    strict=True, reason="GET /downloads/logs|videos/<run>/<name> is not routed yet "
-                        "(qualgent.apps.routes serves screenshots only)")
 
 
 class RecordingSimulator:
@@ -89,7 +84,6 @@ def test_the_device_log_is_stored_with_the_run_and_linked(
     assert crashed.count("Start proc") == 1
 
 
-@DOWNLOAD_ROUTE
 def test_the_device_log_downloads_through_its_signed_link(
     org: Org, server: Server, demo_host: None
 ) -> None:
@@ -130,7 +124,6 @@ def test_video_chunks_are_stored_in_order_and_linked(
     assert other["device_log_url"] is None and other["video_urls"] == []
 
 
-@DOWNLOAD_ROUTE
 def test_video_chunks_download_through_their_signed_links(
     org: Org, server: Server, db_url: str, tmp_path: Path, pixel: dict
 ) -> None:

@@ -204,13 +204,22 @@ async def download(
     )
 
 
-@downloads.get("/downloads/screenshots/{run_id}/{name}", include_in_schema=False)
-async def screenshot(run_id: str, name: str, request: Request, ctx: Ctx,
-                     expires: str = "", signature: str = "") -> Response:
-    """A step's screenshot, for whoever holds its signed link."""
+# What each kind of run artifact is called in a 404, and the type it is served as.
+_ARTIFACTS = {"screenshots": ("Screenshot", "image/png"),
+              "logs": ("Device log", "text/plain; charset=utf-8"),
+              "videos": ("Video", "video/mp4")}
+
+
+@downloads.get("/downloads/{directory}/{run_id}/{name}", include_in_schema=False)
+async def artifact(directory: str, run_id: str, name: str, request: Request, ctx: Ctx,
+                   expires: str = "", signature: str = "") -> Response:
+    """A run's screenshot, device log or video chunk, for whoever holds its signed link."""
     if problem := link_problem(request, ctx, expires, signature):
         return problem
-    key = keys.artifact_key("screenshots", run_id, name)
+    what, media_type = _ARTIFACTS.get(directory, ("Artifact", ""))
+    key = keys.artifact_key(directory, run_id, name) if media_type else None
     if key is None or not await run_in_threadpool(ctx.blobs.exists, key):
-        raise NotFound("Screenshot")
-    return StreamingResponse(ctx.blobs.iter_bytes(key), media_type="image/png")
+        raise NotFound(what)
+    size = await run_in_threadpool(ctx.blobs.size, key)
+    return StreamingResponse(ctx.blobs.iter_bytes(key), media_type=media_type,
+                             headers={"Content-Length": str(size)})
