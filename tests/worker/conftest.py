@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,26 @@ SIGN_IN = [
 
 
 class WorkerProcess:
+    """`qualgent worker --simulator SPEC...` (plus `args`, e.g. --adb or --appium, and `env`)."""
+
     def __init__(self, db_url: str, server: Server, log: Path, *specs: str,
-                 grace: float = 30.0) -> None:
+                 grace: float = 30.0, args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> None:
+        extra_env = env or {}
         env = {**os.environ,
                "QUALGENT_DATABASE_URL": db_url,
                "QUALGENT_BLOB_DIR": str(server.settings.blob_root),
                "QUALGENT_DATA_DIR": str(server.settings.data_dir),
                "QUALGENT_LEASE_SECONDS": "2",
-               "QUALGENT_POLL_SECONDS": "0.5"}
-        args = [sys.executable, "-m", "qualgent.cli", "worker", "--grace-seconds", str(grace)]
+               "QUALGENT_POLL_SECONDS": "0.5", **extra_env}
+        command = [sys.executable, "-m", "qualgent.cli", "worker", "--grace-seconds",
+                   str(grace), *args]
         for spec in specs:
-            args += ["--simulator", spec]
+            command += ["--simulator", spec]
         self.log = log
         self._fh = log.open("wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self._fh, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command, env=env, stdout=self._fh,
+                                     stderr=subprocess.STDOUT)
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -91,9 +97,10 @@ class InProcessHost:
 def workers(db_url: str, server: Server, tmp_path: Path) -> Iterator[Any]:
     started: list[WorkerProcess] = []
 
-    def start(*specs: str, grace: float = 30.0) -> WorkerProcess:
+    def start(*specs: str, grace: float = 30.0, args: Sequence[str] = (),
+              env: Mapping[str, str] | None = None) -> WorkerProcess:
         w = WorkerProcess(db_url, server, tmp_path / f"worker{len(started)}.log", *specs,
-                          grace=grace)
+                          grace=grace, args=args, env=env)
         started.append(w)
         return w
 
