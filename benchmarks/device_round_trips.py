@@ -366,23 +366,10 @@ class Rig:
 
     @staticmethod
     def _counting_appium(sim: SimulatedDevice, ledger: Ledger | None = None) -> Any:
-        """A FakeAppium that logs and times each session command into `ledger`, with Nagle's
-        algorithm off on its connections as on Appium's own (Node) HTTP server: with it on,
-        http.server's two writes per answer (headers, body) wait ~40 ms for a delayed ACK."""
+        """A FakeAppium that logs and times each session command into `ledger`."""
         from tests.fakes.webdriver import FakeAppium
 
         class CountingAppium(FakeAppium):
-            def __init__(self, sim: SimulatedDevice) -> None:
-                super().__init__(sim)
-                handler = self.server.RequestHandlerClass
-
-                class NoDelay(handler):  # type: ignore[valid-type, misc]
-                    def setup(self) -> None:
-                        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                        super().setup()
-
-                self.server.RequestHandlerClass = NoDelay
-
             def session_call(self, sid: str, method: str, rest: str, body: dict) -> Any:
                 t0 = time.perf_counter()
                 try:
@@ -420,8 +407,7 @@ class Rig:
 
     def floor(self, n: int) -> dict[str, float]:
         """Median ms of one trivial round trip: the ADB driver's Transport against a bare
-        socket through the same adb server; the WebDriver client against FakeAppium with and
-        without Nagle's algorithm on its side."""
+        socket through the same adb server; the WebDriver client against FakeAppium."""
         from qualgent.drivers.android.transport import Transport
         from qualgent.drivers.appium.client import WebDriverClient
         from tests.fakes.webdriver import FakeAppium
@@ -438,15 +424,12 @@ class Rig:
                 lambda: _bare_adb_shell(fleet.port, serial, "true"), n)
         finally:
             fleet.remove(serial)
-        sim = SimulatedDevice(parse_simulator_spec(ANDROID), seed=7)
-        for label, make in (("TCP_NODELAY, as Appium's Node server", self._counting_appium),
-                            ("Nagle on, as FakeAppium ships", FakeAppium)):
-            with make(sim) as fake:
-                client = WebDriverClient(fake.url, timeout=10.0)
-                try:
-                    out[f"appium: GET /status, {label}"] = _median_ms(client.status, n)
-                finally:
-                    client.close()
+        with FakeAppium(SimulatedDevice(parse_simulator_spec(ANDROID), seed=7)) as fake:
+            client = WebDriverClient(fake.url, timeout=10.0)
+            try:
+                out["appium: GET /status"] = _median_ms(client.status, n)
+            finally:
+                client.close()
         return out
 
     def _appium_android(self) -> RunFigures:

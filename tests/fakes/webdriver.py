@@ -587,6 +587,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self) -> None:
+        # Nagle off, as on Appium's own (Node) server: http.server writes the headers and the
+        # body apart, and with Nagle on each answer waits ~40 ms for a delayed ACK.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
         with self.server_fake._lock:
             self.server_fake._conns.add(self.connection)
