@@ -168,3 +168,15 @@ def test_bounds_and_ids() -> None:
     assert parse_bounds("[10,10][10,50]") is None and parse_bounds("junk") is None
     assert strip_id("com.app:id/sign_in") == "sign_in"
     assert strip_id("android:id/list") == "list" and strip_id("") is None
+
+
+def test_a_search_views_inner_field_is_a_search_input() -> None:
+    """A platform SearchView's text field is a nested class: SearchView$SearchAutoComplete."""
+    screen = parse_dump(dump(node(
+        "android.widget.FrameLayout", "[0,0][1080,2400]", children=node(
+            "android.widget.SearchView$SearchAutoComplete", "[48,72][1032,200]",
+            hint="Search products", rid=f"{APP}:id/search_src_text", clickable="true",
+            focusable="true"))), width=1080, height=2400)
+    (field,) = screen.elements
+    assert field.editable and field.kind in (ElementKind.SEARCH, ElementKind.INPUT)
+    assert field.hint == "Search products"

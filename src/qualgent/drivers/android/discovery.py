@@ -31,6 +31,8 @@ class AdbSource:
         self.serials = list(serials) if serials else None
         self.device_kwargs = device_kwargs
         self._known: dict[str, AdbDevice] = {}
+        self._states: dict[str, str] = {}  # what was last logged, so a scan logs only changes
+        self._server_down = False
 
     def scan(self) -> dict[str, AdbDevice]:
         """serial -> device for every device ready now; the same objects for serials seen
@@ -38,14 +40,25 @@ class AdbSource:
         try:
             listed = self.client.list()
         except (adbutils.AdbError, OSError) as exc:
-            log.warning("the ADB server at %s:%s did not answer: %s", self.client.host,
-                        self.client.port, exc)
+            if not self._server_down:
+                log.warning("the ADB server at %s:%s did not answer: %s", self.client.host,
+                            self.client.port, exc)
+            self._server_down = True
             return {}
-        ready = [info.serial for info in listed if info.state == "device"
-                 and (self.serials is None or info.serial in self.serials)]
-        for info in listed:
-            if info.state != "device" and (self.serials is None or info.serial in self.serials):
-                log.info("ADB device %s is %s, not ready", info.serial, info.state)
+        if self._server_down:
+            log.info("the ADB server at %s:%s answers again", self.client.host,
+                     self.client.port)
+            self._server_down = False
+        mine = [info for info in listed
+                if self.serials is None or info.serial in self.serials]
+        ready = [info.serial for info in mine if info.state == "device"]
+        states = {info.serial: info.state for info in mine}
+        for serial, state in states.items():
+            if state != "device" and self._states.get(serial) != state:
+                log.info("ADB device %s is %s, not ready%s", serial, state,
+                         ": accept the USB debugging prompt on the phone"
+                         if state == "unauthorized" else "")
+        self._states = states
         found: dict[str, AdbDevice] = {}
         for serial in ready:
             device = self._known.get(serial)

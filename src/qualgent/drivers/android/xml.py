@@ -114,7 +114,9 @@ def _read(el: ET.Element) -> _Node:
 
 
 def _is(node: _Node, names: tuple[str, ...]) -> bool:
-    return node.cls in names
+    """A nested class counts by its own name: SearchView$SearchAutoComplete is a
+    SearchAutoComplete."""
+    return node.cls in names or node.cls.rpartition("$")[2] in names
 
 
 def _texts(node: _Node) -> list[str]:
