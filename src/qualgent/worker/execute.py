@@ -21,13 +21,15 @@ from typing import TypeVar
 import asyncpg
 
 from qualgent.agent import AgentOptions, RunOutcome, StepResult, audit, run_steps
+from qualgent.builds.bundletool import BundletoolMissing, ConversionFailed, universal_apk
 from qualgent.db.pool import UNAVAILABLE
-from qualgent.drivers.base import Device, DeviceFailure, DeviceLost, RunCapture
+from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
 from qualgent.queue import hosts
 from qualgent.queue import lifecycle as q
 from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
 from qualgent.storage import BlobStore
-from qualgent.storage.keys import device_log_key, screenshot_key, video_key
+from qualgent.storage.keys import screenshot_key
+from qualgent.worker.capture import end_run, store
 from qualgent.worker.outage import LeaseOver, until_lease_ends
 from qualgent.worker.provider_sms import ProviderSmsDevice
 
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 INFRA = FailureCategory.INFRASTRUCTURE
 APP = FailureCategory.APP
-UPLOAD_CHUNK = 1 << 20  # a video is streamed to the blob store, never read whole
 
 NO_BUNDLETOOL = (
     "The build is an Android App Bundle (.aab), which the device host that took this run "
@@ -228,14 +229,12 @@ def _install_and_run(blobs: BlobStore, device: Device, claimed: q.Claimed, agent
             outcome = RunOutcome(RunStatus.FAILED, exc.category,
                                  f"Could not start the run on the device: {exc}", [])
         finally:
-            capture = _end_run(device, capture_dir)
-        artifacts = [] if lost() else _store(blobs, claimed, capture)
+            capture = end_run(device, capture_dir)
+        artifacts = [] if lost() else store(blobs, claimed.run_id, claimed.attempt, capture)
         return Attempted(outcome, artifacts)
 
 
 def _universal_apk(aab: Path, out_dir: Path, tools: BuildTools) -> Path | Attempted:
-    from qualgent.builds.bundletool import BundletoolMissing, ConversionFailed, universal_apk
-
     try:
         return universal_apk(aab, out_dir, tools.bundletool, tools.java)
     except BundletoolMissing as exc:
@@ -253,53 +252,6 @@ def _universal_apk(aab: Path, out_dir: Path, tools: BuildTools) -> Path | Attemp
 def _sentence(exc: Exception) -> str:
     text = str(exc).strip()
     return text if text.endswith((".", "!", "?")) else f"{text}."
-
-
-def _end_run(device: Device, out_dir: Path) -> RunCapture:
-    """Stop the device's capture; a failure loses the capture, never the run's outcome."""
-    try:
-        return device.end_run(out_dir)
-    except DeviceFailure as exc:
-        log.warning("device %s: capture lost at the end of the run (%s)", device.profile.name,
-                    exc)
-    except Exception:  # noqa: BLE001 - a driver bug must not change the run's outcome
-        log.exception("device %s: end_run failed", device.profile.name)
-    return RunCapture()
-
-
-def _store(blobs: BlobStore, claimed: q.Claimed, capture: RunCapture) -> list[q.Artifact]:
-    """The device log and video chunks into the blob store; one that cannot be stored is left
-    out (logged)."""
-    run_id, attempt = claimed.run_id, claimed.attempt
-    files = []
-    if capture.log is not None:
-        files.append(("log", 1, capture.log, device_log_key(run_id, attempt)))
-    files += [("video", n, path, video_key(run_id, attempt, n))
-              for n, path in enumerate(capture.videos, 1)]
-    stored = []
-    for kind, seq, path, key in files:
-        try:
-            size = _upload(blobs, key, path)
-        except OSError as exc:
-            log.warning("run %s: the %s %s could not be stored (%s)", run_id, kind, path, exc)
-            continue
-        stored.append(q.Artifact(kind, seq, key, size))
-    return stored
-
-
-def _upload(blobs: BlobStore, key: str, path: Path) -> int:
-    size = 0
-    with path.open("rb") as fh:
-        upload = blobs.begin_multipart(key)
-        try:
-            while chunk := fh.read(UPLOAD_CHUNK):
-                upload.write_part(chunk)
-                size += len(chunk)
-            upload.complete()
-        except BaseException:
-            upload.abort()
-            raise
-    return size
 
 
 async def _report(rep: Reporter, run: Execution, outcome: RunOutcome, retry: bool = True

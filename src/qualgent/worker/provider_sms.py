@@ -18,6 +18,7 @@ import asyncpg
 
 from qualgent.db.pool import UNAVAILABLE
 from qualgent.drivers.base import Device, Sms
+from qualgent.sms import read_messages
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ class ProviderSmsDevice:
     def read_sms(self) -> list[Sms]:
         """Messages to the device's number since the run started, oldest first. While the
         database is unreachable: none yet (the agent keeps polling until its timeout)."""
-        from qualgent.sms import read_messages
-
         future = asyncio.run_coroutine_threadsafe(
             read_messages(self._pool, self._serial, since=self._since), self._loop)
         try:

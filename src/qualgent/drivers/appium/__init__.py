@@ -4,8 +4,9 @@
 ``load_capabilities(path)`` reads a capabilities JSON file (flat or W3C form).
 """
 
+from qualgent.drivers.appium.capabilities import load_capabilities, normalize_capabilities
 from qualgent.drivers.appium.client import WebDriverClient, WebDriverError
-from qualgent.drivers.appium.device import AppiumDevice, load_capabilities, normalize_capabilities
+from qualgent.drivers.appium.device import AppiumDevice
 
 __all__ = ["AppiumDevice", "WebDriverClient", "WebDriverError", "load_capabilities",
            "normalize_capabilities"]

@@ -13,7 +13,6 @@ serialised by a lock, so the worker's ping may come from another thread.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import struct
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qualgent.builds.inspect import InvalidBuild, inspect_build
+from qualgent.drivers.appium.capabilities import OURS, normalize_capabilities
 from qualgent.drivers.appium.client import (
     InvalidSessionId,
     NoSuchElement,
@@ -49,48 +49,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RUNNING_IN_FOREGROUND = 4  # mobile: queryAppState; 3 background, 1 not running, 0 not installed
-_W3C_CAPS = {"platformName", "browserName", "browserVersion", "acceptInsecureCerts",
-             "pageLoadStrategy", "proxy", "setWindowRect", "timeouts",
-             "strictFileInteractability", "unhandledPromptBehavior", "webSocketUrl"}
-OURS = "qualgent:"  # capabilities for us, never sent to Appium (e.g. "qualgent:sms": true)
 ANDROID_KEYCODES = {"enter": 66, "search": 84, "back": 4, "home": 3, "backspace": 67, "del": 67}
 _EDGE_POINTS = 2  # where an iOS edge swipe (back) starts
 _TAP_HOLD_MS = 80
 _RECORDING_LIMIT_S = 1800
 _CRASH_MARKERS = ("FATAL EXCEPTION", "Terminating app due to uncaught exception",
                   "AndroidRuntime", "ReportCrash", "crashed", "SIGABRT", "SIGSEGV")
-
-
-def load_capabilities(path: str | Path) -> dict:
-    """Capabilities from a JSON file, as Appium's clients accept them: a flat object, the W3C
-    form ``{"capabilities": {"alwaysMatch": {...}, "firstMatch": [{...}]}}`` or its inner
-    object. Returns one flat dict (alwaysMatch merged with the first firstMatch), non-standard
-    names prefixed ``appium:``; raises ValueError naming the file when it is unusable."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON file ({exc})") from exc
-    return normalize_capabilities(raw, str(path))
-
-
-def normalize_capabilities(raw: Any, where: str = "capabilities") -> dict:
-    if isinstance(raw, dict) and isinstance(raw.get("capabilities"), dict):
-        raw = raw["capabilities"]
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a JSON object of capabilities")
-    if "alwaysMatch" in raw or "firstMatch" in raw:
-        always, first = raw.get("alwaysMatch", {}), raw.get("firstMatch") or [{}]
-        always = {} if always is None else always
-        if not isinstance(always, dict) or not isinstance(first, list) or not all(
-                isinstance(f, dict) for f in first):
-            raise ValueError(f"{where}: alwaysMatch must be an object, firstMatch a list of them")
-        raw = {**always, **(first[0] if first else {})}
-    caps = {(k if k in _W3C_CAPS or ":" in k else f"appium:{k}"): v for k, v in raw.items()}
-    platform = caps.get("platformName")
-    if not isinstance(platform, str) or platform.lower() not in ("ios", "android"):
-        raise ValueError(f"{where}: platformName must be iOS or Android, not {platform!r}")
-    return caps
 
 
 def _png_size(png: bytes) -> tuple[int, int] | None:
@@ -543,4 +507,4 @@ def _crash_cause(hits: list[str]) -> str | None:
     return hits[-1] if hits else None
 
 
-__all__ = ["AppiumDevice", "load_capabilities", "normalize_capabilities"]
+__all__ = ["AppiumDevice"]
