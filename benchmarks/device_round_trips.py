@@ -62,24 +62,13 @@ from qualgent.drivers.base import Device, Sms
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = "com.qualgent.demo"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # tests: the fake devices and the Demo Shop's steps
+from tests.demo import PACKAGE, SEARCH_AND_CHECK_OUT, SIGN_IN  # noqa: E402
+
 ANDROID = "Pixel 9:Android:16:sms"
 IOS = "iPhone 14 Pro:iOS:16.0:sms"
-STEPS = [
-    "Open the app",
-    'Enter "demo@example.com" into Email',
-    "Type hunter2 in the password field",
-    "Tap Sign in",
-    "Enter the code from the SMS and tap Verify",
-    "Type wireless headphones into the search field and submit",
-    "Tap the first result",
-    "Check the price shows $59.99",
-    "Tap Add to cart",
-    "Go back",
-    "Open the Cart tab",
-    "Tap Checkout",
-    'Verify that "Order confirmed" is shown',
-]
+STEPS = [*SIGN_IN, *SEARCH_AND_CHECK_OUT]
 KINDS = ("read", "shot", "input", "other")
 TARGET_READS, TARGET_SHOTS = 2, 1
 TARGETS = {  # name: (label, the reference it is compared with)
@@ -555,8 +544,6 @@ def main(tmp: Path) -> None:
             or args.floor_samples < 0):
         p.error(f"--repeat at least 1, --warmup at least 0, --targets of {', '.join(TARGETS)}"
                 + (f" (not {', '.join(unknown)})" if unknown else ""))
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # tests.fakes: the fake devices
 
     rig = Rig(tmp)
     results: dict[str, list[RunFigures]] = {t: [] for t in targets}

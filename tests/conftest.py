@@ -20,6 +20,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from qualgent.api.app import create_app
+from qualgent.builds.demo import write_demo_build
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
 from qualgent.db.migrate import upgrade
@@ -216,3 +217,27 @@ def other_org(db: Db, server: Server) -> Iterator[Org]:
 @pytest.fixture
 def pixel(db: Db) -> dict:
     return db.admin("register_device", "Pixel 7", "Android", "14", "phone", True)
+
+
+def _demo_build(tmp_path_factory: pytest.TempPathFactory, platform: str, name: str) -> Path:
+    path = tmp_path_factory.mktemp("builds") / name
+    write_demo_build(path, platform)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_apk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Demo Shop's APK, written once: tests install it, none changes it."""
+    return _demo_build(tmp_path_factory, "android", "demo.apk")
+
+
+@pytest.fixture(scope="session")
+def demo_ipa(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Demo Shop's IPA, written once: tests install it, none changes it."""
+    return _demo_build(tmp_path_factory, "ios", "demo.ipa")
+
+
+@pytest.fixture(scope="session")
+def demo_builds(demo_apk: Path, demo_ipa: Path) -> dict[str, Path]:
+    """The Demo Shop's builds by platform: {"android": the APK, "ios": the IPA}."""
+    return {"android": demo_apk, "ios": demo_ipa}

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from qualgent.agent import AgentOptions, run_steps
-from qualgent.builds.demo import write_demo_build
 from qualgent.drivers.android import AdbDevice, AdbSource, send_sms
 from qualgent.drivers.base import (
     AppCrashed,
@@ -23,25 +22,20 @@ from qualgent.drivers.base import (
     InstallFailed,
 )
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
+from tests.demo import (
+    CRASH,
+    CRASH_EXCEPTION,
+    CRASH_THEN_VERIFY,
+    PACKAGE,
+    SEARCH_AND_CHECK_OUT,
+    SIGN_IN,
+    UNICODE_RESET_EMAIL,
+    UNICODE_TEXT,
+    after_step,
+)
+from tests.demo import FIXTURE_APK as HELPER_APK
 from tests.fakes.android import TOKEN_FILE, AdbFleet
 from tests.fakes.android.shell import LATIN_IME, SimShell
-
-PACKAGE = "com.qualgent.demo"
-HELPER_APK = Path(__file__).parents[1] / "fixtures" / "settings_apk-debug.apk"
-SIGN_IN = [
-    "Open the app",
-    'Enter "demo@example.com" into Email',
-    "Type hunter2 in the password field",
-    "Tap Sign in",
-    "Enter the code from the SMS and tap Verify",
-]
-
-
-@pytest.fixture(scope="module")
-def demo_apk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("builds") / "demo.apk"
-    write_demo_build(path, "android")
-    return path
 
 
 def options() -> AgentOptions:
@@ -170,7 +164,7 @@ def test_a_tap_on_a_settled_screen_costs_two_reads_and_the_agent_reuses_the_last
     after = device.hierarchy()  # what the agent reads next: the settled read
     sent = shell.commands[before:]
     assert [c.split()[0] for c in sent] == ["input", "rm", "rm"]  # the tap, two dumps
-    assert all("pidof com.qualgent.demo" in c for c in sent[1:])  # crash check included
+    assert all(f"pidof {PACKAGE}" in c for c in sent[1:])  # crash check included
     assert after.elements[0].text == "Reset password"
 
 
@@ -180,17 +174,7 @@ def test_a_tap_on_a_settled_screen_costs_two_reads_and_the_agent_reuses_the_last
 def test_sign_in_with_the_sms_code_search_and_check_out(
         adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk)
-    out = run_steps(device, PACKAGE, [
-        *SIGN_IN,
-        "Type wireless headphones into the search field and submit",
-        "Tap the first result",
-        "Check the price shows $59.99",
-        "Tap Add to cart",
-        "Go back",
-        "Open the Cart tab",
-        "Tap Checkout",
-        'Verify that "Order confirmed" is shown',
-    ], options=options())
+    out = run_steps(device, PACKAGE, [*SIGN_IN, *SEARCH_AND_CHECK_OUT], options=options())
     assert out.status == "passed", out.explanation
     code = out.steps[4].actions[0]
     assert code.action == "read_sms" and code.value in sim.read_sms()[-1].body
@@ -233,11 +217,10 @@ def test_an_sms_sent_through_the_emulator_console_is_read(
 def test_a_crash_is_an_app_failure_quoting_the_exception(
         adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
-    out = run_steps(device, PACKAGE, [*SIGN_IN, "Open the Profile tab", "Tap Crash app",
-                                      'Verify "Profile" is shown'], options=options())
+    out = run_steps(device, PACKAGE, [*SIGN_IN, *CRASH_THEN_VERIFY], options=options())
     assert (out.status, out.failure_category) == ("failed", "app")
     assert out.explanation.startswith("The app crashed during step 7 ('Tap Crash app')")
-    assert "java.lang.IllegalStateException: Crash app was tapped" in out.explanation
+    assert CRASH_EXCEPTION in out.explanation
     with pytest.raises(AppCrashed, match="Crash app was tapped"):
         device.hierarchy()  # until launched again
     device.launch(PACKAGE)
@@ -247,11 +230,9 @@ def test_a_crash_is_an_app_failure_quoting_the_exception(
 def test_unicode_text_goes_through_the_helper_ime_and_the_keyboard_is_restored(
         adb_fleet: AdbFleet, demo_apk: Path) -> None:
     sim, device, shell = installed(adb_fleet, demo_apk, helper_apk=HELPER_APK)
-    out = run_steps(device, PACKAGE, ["Open the app", "Tap Forgot password?",
-                                      'Type "Café 東京 & co" into Email',
-                                      'Verify "Café 東京 & co" is shown'], options=options())
+    out = run_steps(device, PACKAGE, UNICODE_RESET_EMAIL, options=options())
     assert out.status == "passed", out.explanation
-    assert sim.focused_input_text() == "Café 東京 & co"
+    assert sim.focused_input_text() == UNICODE_TEXT
     assert any("ime set io.appium.settings/.UnicodeIME" in c for c in shell.commands)
     assert shell.settings[("secure", "default_input_method")] == LATIN_IME
 
@@ -350,12 +331,8 @@ def test_a_frozen_device_is_lost(adb_fleet: AdbFleet) -> None:
 def test_a_device_dropped_mid_run_is_an_infrastructure_failure(
         adb_fleet: AdbFleet, demo_apk: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
-
-    def on_step(result, progress: int) -> None:  # noqa: ANN001
-        if result.index == 1:
-            adb_fleet.drop(device.serial)
-
-    out = run_steps(device, PACKAGE, SIGN_IN, on_step=on_step, options=options())
+    out = run_steps(device, PACKAGE, SIGN_IN, options=options(),
+                    on_step=after_step(1, lambda: adb_fleet.drop(device.serial)))
     assert (out.status, out.failure_category) == ("failed", "infrastructure")
     assert out.explanation.startswith("The device was lost during step 3")
     with pytest.raises(DeviceLost):
@@ -403,11 +380,10 @@ def test_the_run_records_the_apps_log_and_a_chunked_video(
 def test_the_log_holds_the_crash(
         adb_fleet: AdbFleet, demo_apk: Path, tmp_path: Path) -> None:
     _, device, _ = installed(adb_fleet, demo_apk)
-    out = run_steps(device, PACKAGE, [*SIGN_IN, "Open the Profile tab", "Tap Crash app"],
-                    options=options())
+    out = run_steps(device, PACKAGE, [*SIGN_IN, *CRASH], options=options())
     assert out.failure_category == "app"
     log = device.end_run(tmp_path).log.read_text()
-    assert "E AndroidRuntime: java.lang.IllegalStateException: Crash app was tapped" in log
+    assert f"E AndroidRuntime: {CRASH_EXCEPTION}" in log
 
 
 # ------------------------------------------------------------------------ discovery

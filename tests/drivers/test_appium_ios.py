@@ -7,35 +7,39 @@ from pathlib import Path
 import pytest
 
 from qualgent.agent import run_steps
-from qualgent.builds.demo import write_demo_build
+from qualgent.drivers.appium import AppiumDevice
 from qualgent.drivers.base import AppCrashed, DeviceLost, Hierarchy, InstallFailed
+from qualgent.drivers.simulator import SimulatedDevice
 from tests.agent.fakes import fast_options
+from tests.demo import (
+    BUY_FIRST_RESULT_CHECKED,
+    CRASH_THEN_VERIFY,
+    CREDENTIALS,
+    after_step,
+    begin,
+    enter_email,
+)
 from tests.fakes.webdriver import FAKE_MP4, appium_device
 
 IPHONE = "iPhone 14 Pro:iOS:16.0:sms"  # sms: the simulated app texts its code (read here
 #                                        from the simulator, as a provider would deliver it)
-SIGN_IN = [
-    "Open the app",
-    'Enter "demo@example.com" into Email',
-    "Type hunter2 in the password field",
-    "Tap Sign in",
-]
 
 
-@pytest.fixture(scope="module")
-def ipa(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("builds") / "demo.ipa"
-    write_demo_build(path, "ios")
-    return path
-
-
-def sign_in(device, sim, package: str) -> None:  # noqa: ANN001
-    out = run_steps(device, package, SIGN_IN, options=fast_options())
+def sign_in(device: AppiumDevice, sim: SimulatedDevice, package: str) -> None:
+    """Sign in with the code the app texted, typed in as read from the simulator."""
+    out = run_steps(device, package, CREDENTIALS, options=fast_options())
     assert out.status == "completed", out.explanation
     code = sim.read_sms()[-1].body.split()[-1]
     out = run_steps(device, package, [f'Type "{code}" into Code', "Tap Verify",
                                        'Verify "Home" is shown'], options=fast_options())
     assert out.status == "passed", out.explanation
+
+
+def signed_in(device: AppiumDevice, sim: SimulatedDevice, ipa: Path) -> str:
+    """Install the Demo Shop, begin a run and sign in; the app's package."""
+    package = begin(device, ipa)
+    sign_in(device, sim, package)
+    return package
 
 
 def same_screen(ours: Hierarchy, sim: Hierarchy) -> None:
@@ -47,11 +51,10 @@ def same_screen(ours: Hierarchy, sim: Hierarchy) -> None:
                                                     strict=True)), (a, b)
 
 
-def test_the_source_maps_to_the_simulators_hierarchy_in_pixels(ipa: Path) -> None:
+def test_the_source_maps_to_the_simulators_hierarchy_in_pixels(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (fake, device, sim):
         assert device.profile.width == 1080  # no session yet: nothing measured
-        package = device.install(ipa).package
-        device.begin_run(package)
+        package = begin(device, demo_ipa)
         device.launch(package)
         h = device.hierarchy()
         assert (h.width, h.height, h.package) == (1179, 2556, package)  # 393x852 pt at 3x
@@ -71,32 +74,19 @@ def test_the_source_maps_to_the_simulators_hierarchy_in_pixels(ipa: Path) -> Non
         assert png.startswith(b"\x89PNG")
 
 
-def test_search_and_check_out(ipa: Path) -> None:
+def test_search_and_check_out(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        sign_in(device, sim, package)
-        out = run_steps(device, package, [
-            "Search for wireless headphones",
-            "Tap the first result",
-            "Check the price shows $59.99",
-            "Tap the Add to cart button and verify “Added to cart” is shown",
-            "Go back",
-            "Open the Cart tab",
-            "Verify Wireless Headphones X200 is in the list",
-            "Tap Checkout",
-            'Verify that "Order confirmed" is shown',
-        ], options=fast_options())
+        package = signed_in(device, sim, demo_ipa)
+        out = run_steps(device, package, ["Search for wireless headphones",
+                                          *BUY_FIRST_RESULT_CHECKED], options=fast_options())
         assert out.status == "passed", out.explanation
         back = out.steps[4].actions
         assert [a.action for a in back] == ["back"]
 
 
-def test_scrolling_a_list_by_touch_swipes(ipa: Path) -> None:
+def test_scrolling_a_list_by_touch_swipes(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        sign_in(device, sim, package)
+        package = signed_in(device, sim, demo_ipa)
         out = run_steps(device, package, ["Scroll down until Zen Garden Kit is visible",
                                           "Tap Zen Garden Kit", "Verify the price is $34.99"],
                         options=fast_options())
@@ -105,13 +95,10 @@ def test_scrolling_a_list_by_touch_swipes(ipa: Path) -> None:
         assert {a.action for a in out.steps[0].actions[1:]} == {"swipe"}
 
 
-def test_a_crash_is_an_app_failure_quoting_the_device_log(ipa: Path, tmp_path: Path) -> None:
+def test_a_crash_is_an_app_failure_quoting_the_device_log(demo_ipa: Path, tmp_path: Path) -> None:
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        sign_in(device, sim, package)
-        out = run_steps(device, package, ["Open the Profile tab", "Tap Crash app",
-                                          'Verify "Profile" is shown'], options=fast_options())
+        package = signed_in(device, sim, demo_ipa)
+        out = run_steps(device, package, CRASH_THEN_VERIFY, options=fast_options())
         assert (out.status, out.failure_category) == ("failed", "app")
         assert out.explanation.startswith("The app crashed during step 2 ('Tap Crash app')")
         assert "Terminating app due to uncaught exception" in out.explanation
@@ -125,13 +112,11 @@ def test_a_crash_is_an_app_failure_quoting_the_device_log(ipa: Path, tmp_path: P
         assert "Terminating app" in capture.log.read_text()
 
 
-def test_unicode_typing_reaches_the_field(ipa: Path) -> None:
+def test_unicode_typing_reaches_the_field(demo_ipa: Path) -> None:
     text = "Zoë 東京 😀 naïve"
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        out = run_steps(device, package, ["Open the app", f'Enter "{text}" into Email'],
-                        options=fast_options())
+        package = begin(device, demo_ipa)
+        out = run_steps(device, package, enter_email(text), options=fast_options())
         assert out.status == "completed", out.explanation
         email = next(e for e in sim.hierarchy().elements if e.id == "email")
         assert email.text == text
@@ -141,11 +126,9 @@ def test_unicode_typing_reaches_the_field(ipa: Path) -> None:
         assert next(e for e in sim.hierarchy().elements if e.id == "email").text is None
 
 
-def test_keys_home_and_back(ipa: Path) -> None:
+def test_keys_home_and_back(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        sign_in(device, sim, package)
+        package = signed_in(device, sim, demo_ipa)
         out = run_steps(device, package, ["Tap Wireless Headphones X200", "Go back",
                                           'Verify "Home" is shown'], options=fast_options())
         assert out.status == "passed", out.explanation
@@ -157,11 +140,9 @@ def test_keys_home_and_back(ipa: Path) -> None:
         assert device.hierarchy().package == package
 
 
-def test_back_taps_the_navigation_bars_back_button(ipa: Path) -> None:
+def test_back_taps_the_navigation_bars_back_button(demo_ipa: Path) -> None:
     with appium_device(IPHONE, nav_bar=True) as (fake, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-        sign_in(device, sim, package)
+        package = signed_in(device, sim, demo_ipa)
         out = run_steps(device, package, ["Tap Wireless Headphones X200",
                                           "Verify $59.99 is shown"], options=fast_options())
         assert out.status == "passed", out.explanation
@@ -173,16 +154,11 @@ def test_back_taps_the_navigation_bars_back_button(ipa: Path) -> None:
         assert next(e for e in sim.hierarchy().elements if e.id == "title").text == "Home"
 
 
-def test_a_connection_lost_mid_run_is_device_lost(ipa: Path) -> None:
+def test_a_connection_lost_mid_run_is_device_lost(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (fake, device, sim):
-        package = device.install(ipa).package
-        device.begin_run(package)
-
-        def on_step(result, progress: int) -> None:  # noqa: ANN001
-            if result.index == 1:
-                fake.drop()
-
-        out = run_steps(device, package, SIGN_IN, on_step=on_step, options=fast_options())
+        package = begin(device, demo_ipa)
+        out = run_steps(device, package, CREDENTIALS, on_step=after_step(1, fake.drop),
+                        options=fast_options())
         assert (out.status, out.failure_category) == ("failed", "infrastructure")
         assert out.explanation.startswith("The device was lost during step 3")
         with pytest.raises(DeviceLost):
@@ -191,18 +167,18 @@ def test_a_connection_lost_mid_run_is_device_lost(ipa: Path) -> None:
             device.end_run(Path("/nonexistent"))
 
 
-def test_a_phone_that_vanishes_drops_the_connection(ipa: Path) -> None:
+def test_a_phone_that_vanishes_drops_the_connection(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (_, device, sim):
-        package = device.install(ipa).package
+        package = device.install(demo_ipa).package
         device.launch(package)
         sim.disconnect()
         with pytest.raises(DeviceLost):
             device.hierarchy()
 
 
-def test_a_server_that_stops_answering_is_device_lost_not_a_hang(ipa: Path) -> None:
+def test_a_server_that_stops_answering_is_device_lost_not_a_hang(demo_ipa: Path) -> None:
     with appium_device(IPHONE, call_timeout=0.5) as (fake, device, _):
-        package = device.install(ipa).package
+        package = device.install(demo_ipa).package
         device.launch(package)
         fake.hang()
         with pytest.raises(DeviceLost, match="did not answer"):
@@ -211,15 +187,13 @@ def test_a_server_that_stops_answering_is_device_lost_not_a_hang(ipa: Path) -> N
             device.ping()
 
 
-def test_install_failures(ipa: Path, tmp_path: Path) -> None:
+def test_install_failures(demo_ipa: Path, demo_apk: Path, tmp_path: Path) -> None:
     with appium_device(IPHONE, fail_install=True) as (fake, device, _):
         with pytest.raises(InstallFailed, match="Installing demo.ipa .*simulated failure"):
-            device.install(ipa)
-        assert fake.installed_from == [str(ipa.resolve())]
-        apk = tmp_path / "demo.apk"
-        write_demo_build(apk, "android")
+            device.install(demo_ipa)
+        assert fake.installed_from == [str(demo_ipa.resolve())]
         with pytest.raises(InstallFailed, match="iOS installs .ipa"):
-            device.install(apk)
+            device.install(demo_apk)
         junk = tmp_path / "junk.ipa"
         junk.write_bytes(b"not a zip")
         with pytest.raises(InstallFailed, match="junk.ipa"):
@@ -227,10 +201,9 @@ def test_install_failures(ipa: Path, tmp_path: Path) -> None:
 
 
 def test_end_run_writes_the_log_and_the_video_and_ends_the_session(
-        ipa: Path, tmp_path: Path) -> None:
+        demo_ipa: Path, tmp_path: Path) -> None:
     with appium_device(IPHONE) as (fake, device, _):
-        package = device.install(ipa).package
-        device.begin_run(package)
+        package = begin(device, demo_ipa)
         device.launch(package)
         capture = device.end_run(tmp_path)
         assert capture.log == tmp_path / "device.log"
@@ -242,19 +215,18 @@ def test_end_run_writes_the_log_and_the_video_and_ends_the_session(
         assert len(fake.sessions) == 1
 
 
-def test_an_appium_without_recording_or_logs_still_runs(ipa: Path, tmp_path: Path) -> None:
+def test_an_appium_without_recording_or_logs_still_runs(demo_ipa: Path, tmp_path: Path) -> None:
     with appium_device(IPHONE, recording=False, logs=False) as (fake, device, _):
-        package = device.install(ipa).package
-        device.begin_run(package)
+        package = begin(device, demo_ipa)
         device.launch(package)
         capture = device.end_run(tmp_path)
         assert (capture.log, capture.videos) == (None, [])
         assert list(tmp_path.iterdir()) == []
 
 
-def test_an_expired_session_is_recreated(ipa: Path) -> None:
+def test_an_expired_session_is_recreated(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (fake, device, sim):
-        package = device.install(ipa).package
+        package = device.install(demo_ipa).package
         device.launch(package)
         fake.expire_sessions()
         assert device.hierarchy().package == package
@@ -262,21 +234,20 @@ def test_an_expired_session_is_recreated(ipa: Path) -> None:
         assert len(fake.sessions) == 1
 
 
-def test_ios_has_no_sms_inbox_of_its_own(ipa: Path) -> None:
+def test_ios_has_no_sms_inbox_of_its_own(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (_, device, _sim):
         with pytest.raises(NotImplementedError, match="SMS provider"):
             device.read_sms()
         assert device.profile.sms_enabled is False
     with appium_device(IPHONE, capabilities={"qualgent:sms": True}) as (fake, device, _):
         assert device.profile.sms_enabled is True
-        device.install(ipa)
+        device.install(demo_ipa)
         assert "qualgent:sms" not in next(iter(fake.sessions.values()))
 
 
-def test_a_tap_on_a_settled_screen_costs_few_round_trips(ipa: Path) -> None:
+def test_a_tap_on_a_settled_screen_costs_few_round_trips(demo_ipa: Path) -> None:
     with appium_device(IPHONE) as (fake, device, _):
-        package = device.install(ipa).package
-        device.begin_run(package)
+        package = begin(device, demo_ipa)
         out = run_steps(device, package, ["Open the app"], options=fast_options())
         assert out.status == "completed"
         fake.calls.clear()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from qualgent.builds.demo import write_demo_build
 from qualgent.drivers.base import DeviceLost, DeviceTiming, RunCapture
 from qualgent.drivers.simulator import SIMULATED_FLEET, LogLine, SimulatedDevice
 from qualgent.drivers.simulator.device import MAX_LOG_LINES
@@ -18,13 +17,6 @@ PIXEL, IPHONE, _ = SIMULATED_FLEET
 # 01-15 12:34:56.789  1542  1542 I ActivityManager: Start proc ...
 THREADTIME = re.compile(
     r"(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +(\d+) +(\d+) ([VDIWEF]) (.{8,}?): (.*)")
-
-
-@pytest.fixture(scope="module")
-def demo_apk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("builds") / "demo.apk"
-    write_demo_build(path, "android")
-    return path
 
 
 @pytest.fixture

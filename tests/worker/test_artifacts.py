@@ -15,14 +15,8 @@ import httpx
 from qualgent.drivers.base import RunCapture
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.conftest import Db, Org, Server
-from tests.worker.conftest import (
-    SIGN_IN,
-    InProcessHost,
-    host_settings,
-    run_case,
-    upload_demo,
-    wait_terminal,
-)
+from tests.demo import CRASH, SIGN_IN_QUOTED
+from tests.worker.conftest import InProcessHost, host_settings, run_case, upload_demo, wait_terminal
 
 # Two chunks, the first larger than the worker's upload part (1 MiB): streamed in parts.
 CHUNKS = [b"\x00\x00\x00\x20ftypisom" + bytes(range(256)) * 12_000, b"\x00\x00\x00\x20ftypmp42"]
@@ -61,9 +55,8 @@ def _artifacts(db: Db, run_id: str) -> list[tuple]:
 def test_the_device_log_is_stored_with_the_run_and_linked(
     org: Org, db: Db, server: Server, demo_host: None
 ) -> None:
-    passed = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], use_sim=True)
-    crash = run_case(org, [*SIGN_IN, "Open the Profile tab", "Tap Crash app"], use_sim=True,
-                     name="crash")
+    passed = run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'], use_sim=True)
+    crash = run_case(org, [*SIGN_IN_QUOTED, *CRASH], use_sim=True, name="crash")
     done = wait_terminal(org, [passed, crash])
     assert done[passed]["status"] == "passed" and done[crash]["failure_category"] == "app"
     root: Path = server.settings.blob_root

@@ -25,12 +25,20 @@ import httpx
 import pytest
 
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
-from tests.conftest import FIXTURE_APK, Db, Org, Server, eventually, start_server
+from tests.conftest import Db, Org, Server, eventually, start_server
+from tests.demo import (
+    CRASH_EXCEPTION,
+    CRASH_THEN_VERIFY,
+    FIXTURE_APK,
+    SEARCH_AND_CHECK_OUT,
+    SIGN_IN_QUOTED,
+    UNICODE_RESET_EMAIL,
+    UNICODE_TEXT,
+)
 from tests.fakes.webdriver import FakeAppium
 from tests.sms.conftest import TOKEN, Webhook, inbound
 from tests.worker.conftest import (
     PIXEL,
-    SIGN_IN,
     SMS_PIXEL,
     run_case,
     upload_demo,
@@ -41,19 +49,6 @@ from tests.worker.conftest import (
 IPHONE_SPEC = "iPhone 14 Pro:iOS:16.0:sms"
 IPHONE = {"name": "iPhone 14 Pro", "platform": "iOS"}
 BACKENDS = ["simulator", "adb", "appium"]
-SHOP = [*SIGN_IN,
-        "Type wireless headphones into the search field and submit",
-        "Tap the first result",
-        "Check the price shows $59.99",
-        "Tap Add to cart",
-        "Go back",
-        "Open the Cart tab",
-        "Tap Checkout",
-        'Verify that "Order confirmed" is shown']
-CRASH = [*SIGN_IN, "Open the Profile tab", "Tap Crash app", 'Verify "Profile" is shown']
-UNICODE = ["Open the app", "Tap Forgot password?", 'Type "Café 東京 & co" into Email',
-           'Verify "Café 東京 & co" is shown']
-EXCEPTION = "java.lang.IllegalStateException: Crash app was tapped"
 
 
 @pytest.fixture
@@ -186,10 +181,12 @@ def test_the_demo_shop_suite(backend: str, rigs, org: Org, db: Db, workers,  # n
     _start(rig, workers, db)
     sms = dict(device=rig.job_device, use_sim=True)
     ids = {
-        "sign in": run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], name="sign in", **sms),
-        "shop": run_case(org, SHOP, name="search and check out", **sms),
-        "crash": run_case(org, CRASH, name="crash", **sms),
-        "unicode": run_case(org, UNICODE, device=rig.job_device, name="unicode"),
+        "sign in": run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'], name="sign in",
+                            **sms),
+        "shop": run_case(org, [*SIGN_IN_QUOTED, *SEARCH_AND_CHECK_OUT],
+                         name="search and check out", **sms),
+        "crash": run_case(org, [*SIGN_IN_QUOTED, *CRASH_THEN_VERIFY], name="crash", **sms),
+        "unicode": run_case(org, UNICODE_RESET_EMAIL, device=rig.job_device, name="unicode"),
     }
     done = wait_terminal(org, list(ids.values()), timeout=240)
     status = {name: done[rid] for name, rid in ids.items()}
@@ -197,7 +194,7 @@ def test_the_demo_shop_suite(backend: str, rigs, org: Org, db: Db, workers,  # n
         assert status[name]["status"] == "passed", (name, status[name])
     assert status["crash"]["status"] == "failed"
     assert status["crash"]["failure_category"] == "app"
-    assert EXCEPTION in status["crash"]["explanation"]
+    assert CRASH_EXCEPTION in status["crash"]["explanation"]
 
     trace = org.http.get(f"/v1/jobs/{ids['sign in']}/steps").json()
     code = next(a for a in trace["steps"][4]["actions"] if a["action"] == "read_sms")
@@ -206,13 +203,13 @@ def test_the_demo_shop_suite(backend: str, rigs, org: Org, db: Db, workers,  # n
         assert any(code["value"] in text.body for text in sim.read_sms())
     typed = [a["value"] for s in org.http.get(f"/v1/jobs/{ids['unicode']}/steps").json()["steps"]
              for a in s["actions"] if a["action"] == "type"]
-    assert typed == ["Café 東京 & co"]
+    assert typed == [UNICODE_TEXT]
 
     crash = org.http.get(f"/v1/jobs/{ids['crash']}/steps").json()
     assert _download(crash["steps"][5]["screenshot_url"]).startswith(b"\x89PNG")
     log = _download(crash["device_log_url"]).decode()
     if backend != "appium":  # Android: logcat (or the simulator's) holds the crash block
-        assert "FATAL EXCEPTION" in log and EXCEPTION in log
+        assert "FATAL EXCEPTION" in log and CRASH_EXCEPTION in log
     if backend == "simulator":
         assert crash["video_urls"] == []  # the simulator records no video
     else:
@@ -229,7 +226,7 @@ def test_a_device_lost_mid_run_is_left_and_the_run_retried_on_another(
     assert rig.drop is not None
     upload_demo(org, tmp_path, rig.platform)
     _start(rig, workers, db)
-    run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown', "Wait 3 seconds",
+    run_id = run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown', "Wait 3 seconds",
                             "Open the Profile tab", 'Verify "Profile" is shown'],
                       device=rig.job_device, use_sim=True)
 

@@ -15,16 +15,12 @@ from typing import Any
 from qualgent.drivers.base import Device, DeviceLost
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.conftest import Db, Org, Server, eventually
-from tests.worker.conftest import (
-    SIGN_IN,
-    InProcessHost,
-    host_settings,
-    run_case,
-    upload_demo,
-    wait_terminal,
-)
+from tests.demo import SIGN_IN_QUOTED
+from tests.worker.conftest import InProcessHost, host_settings, run_case, upload_demo, wait_terminal
 
 SCAN = 0.2  # seconds between scans
+# Long enough for the test to take the device away mid-run.
+SLOW_CHECK = ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown']
 
 
 class DictSource:
@@ -86,13 +82,27 @@ def step_recorded(db: Db, run_id: str) -> bool:
     return db.scalar("SELECT count(*) FROM run_steps WHERE test_run_id=$1::uuid", run_id) >= 1
 
 
+def scanning_host(server: Server, db_url: str, source: DictSource,
+                  **settings: Any) -> InProcessHost:
+    """An in-process host with no devices of its own, scanning `source` every SCAN seconds."""
+    return InProcessHost(host_settings(server, db_url, **settings), db_url, sources=[source],
+                         scan_seconds=SCAN)
+
+
+def slow_run_under_way(org: Org, db: Db) -> str:
+    """Once the Pixel 7 is offered: a SLOW_CHECK run, returned when its first step is in."""
+    eventually(lambda: offered(org) == {("Pixel 7", False)})
+    run_id = run_case(org, SLOW_CHECK)
+    eventually(lambda: step_recorded(db, run_id))
+    return run_id
+
+
 def test_devices_join_and_leave_a_running_host(
     org: Org, db: Db, server: Server, db_url: str, tmp_path: Path
 ) -> None:
     upload_demo(org, tmp_path)
     source = DictSource(pixel=sim("Pixel 7:Android:14"))
-    host = InProcessHost(host_settings(server, db_url), db_url, sources=[source],
-                         scan_seconds=SCAN)
+    host = scanning_host(server, db_url, source)
     try:
         eventually(lambda: offered(org) == {("Pixel 7", False)})
         source.plug("galaxy", sim("Galaxy S23:Android:14:sms"))
@@ -120,12 +130,9 @@ def test_a_run_on_a_device_that_goes_away_is_retried_on_one_that_came(
     upload_demo(org, tmp_path)
     first = sim("Pixel 7:Android:14")
     source = DictSource(first=first)
-    host = InProcessHost(host_settings(server, db_url, max_attempts=2), db_url,
-                         sources=[source], scan_seconds=SCAN)
+    host = scanning_host(server, db_url, source, max_attempts=2)
     try:
-        eventually(lambda: offered(org) == {("Pixel 7", False)})
-        run_id = run_case(org, ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown'])
-        eventually(lambda: step_recorded(db, run_id))
+        run_id = slow_run_under_way(org, db)
         source.pull("first")  # unplugged mid-run: gone from the list, and silent
         first.disconnect()
         eventually(lambda: run_status(db, run_id) == "queued")
@@ -148,13 +155,9 @@ def test_a_device_that_answers_again_rejoins_the_pool(
 ) -> None:
     upload_demo(org, tmp_path)
     cable = Cable(sim("Pixel 7:Android:14"))
-    source = DictSource(pixel=cable)
-    host = InProcessHost(host_settings(server, db_url, max_attempts=2), db_url,
-                         sources=[source], scan_seconds=SCAN)
+    host = scanning_host(server, db_url, DictSource(pixel=cable), max_attempts=2)
     try:
-        eventually(lambda: offered(org) == {("Pixel 7", False)})
-        run_id = run_case(org, ["Open the app", "Wait 3 seconds", 'Verify "Sign in" is shown'])
-        eventually(lambda: step_recorded(db, run_id))
+        run_id = slow_run_under_way(org, db)
         cable.connected = False  # still listed, but silent: the run's device is lost
         eventually(lambda: run_status(db, run_id) == "queued")
         time.sleep(5 * SCAN)  # scans find it silent: it stays out, nobody takes the retry
@@ -174,8 +177,7 @@ def test_a_provider_number_makes_a_device_sms_capable_without_a_restart(
     provider (this test is the carrier), and the agent reads them from there."""
     upload_demo(org, tmp_path)
     phone = SilentInbox(sim("Pixel 7:Android:14:sms"))
-    host = InProcessHost(host_settings(server, db_url), db_url,
-                         sources=[DictSource(phone1=phone)], scan_seconds=SCAN)
+    host = scanning_host(server, db_url, DictSource(phone1=phone))
     carrier = Carrier(phone.sim, db, "+15550100001")
     try:
         eventually(lambda: offered(org) == {("Pixel 7", False)})
@@ -186,7 +188,7 @@ def test_a_provider_number_makes_a_device_sms_capable_without_a_restart(
         db.fetch("INSERT INTO inbound_sms (to_number, from_number, body) "
                  "VALUES ($1, 'Demo Shop', 'Your Demo Shop code is 999999')", carrier.number)
         carrier.start()
-        run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], use_sim=True)
+        run_id = run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'], use_sim=True)
         status = wait_terminal(org, [run_id])[run_id]
     finally:
         carrier.stop()

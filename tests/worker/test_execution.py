@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import Db, Org, eventually
+from tests.demo import CRASH_THEN_VERIFY, SIGN_IN_QUOTED
 from tests.worker.conftest import (
     PIXEL,
-    SIGN_IN,
     SMS_PIXEL,
     run_case,
     upload_demo,
@@ -20,7 +20,7 @@ from tests.worker.conftest import (
 
 
 def test_a_passing_case_leaves_a_readable_trace(org: Org, demo_host: None) -> None:
-    run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'], use_sim=True)
+    run_id = run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'], use_sim=True)
     status = wait_terminal(org, [run_id])[run_id]
     assert (status["status"], status["progress"]) == ("passed", 100), status
     assert status["failure_category"] is None and status["attempts"] == 1
@@ -43,8 +43,7 @@ def test_failures_are_explained_and_categorised(org: Org, demo_host: None) -> No
                            "Type nope into Password", "Tap Sign in",
                            'Verify "Verify your phone" is shown'], name="wrong password")
     missing = run_case(org, ["Open the app", "Tap the Teleport button"], name="no target")
-    crash = run_case(org, [*SIGN_IN, "Open the Profile tab", "Tap Crash app",
-                           'Verify "Profile" is shown'], use_sim=True, name="crash")
+    crash = run_case(org, [*SIGN_IN_QUOTED, *CRASH_THEN_VERIFY], use_sim=True, name="crash")
     done = wait_terminal(org, [wrong, missing, crash])
     assert done[wrong]["status"] == "failed" and done[wrong]["failure_category"] == "app"
     assert "Verify your phone" in done[wrong]["explanation"]
@@ -72,7 +71,7 @@ def test_sms_only_reaches_sim_devices(org: Org, db: Db, workers, tmp_path: Path)
     workers("iPhone 14 Pro:iOS:16.0")
     upload_demo(org, tmp_path, "ios")
     wait_for_devices(db, 1)
-    run_id = run_case(org, SIGN_IN, device={"name": "iPhone 14 Pro", "platform": "iOS"})
+    run_id = run_case(org, SIGN_IN_QUOTED, device={"name": "iPhone 14 Pro", "platform": "iOS"})
     status = wait_terminal(org, [run_id])[run_id]
     assert status["status"] == "failed", status
     assert "sms" in status["explanation"].lower()
@@ -82,8 +81,8 @@ def test_variables_reach_the_agent_and_no_assertion_means_completed(
     org: Org, demo_host: None
 ) -> None:
     run_id = run_case(
-        org, [*SIGN_IN, "Open the app and tap the search bar", "Type {{query}} and submit",
-              "Wait up to {{timeout_seconds}} seconds for results"],
+        org, [*SIGN_IN_QUOTED, "Open the app and tap the search bar",
+              "Type {{query}} and submit", "Wait up to {{timeout_seconds}} seconds for results"],
         variables=[{"name": "query", "type": "string", "required": True},
                    {"name": "timeout_seconds", "type": "number", "default": 30}],
         vars={"query": "wireless headphones"}, use_sim=True)
@@ -152,7 +151,7 @@ def test_sigterm_finishes_the_run_then_deregisters(org: Org, db: Db, workers,
     assert org.http.get("/v1/devices").json() == {"phone": [], "tablet": []}
 
 
-CACHEABLE = [*SIGN_IN, "Tap the search bar", "Type wireless headphones and submit",
+CACHEABLE = [*SIGN_IN_QUOTED, "Tap the search bar", "Type wireless headphones and submit",
              'Verify "Wireless Headphones X200" is visible']
 
 
