@@ -27,10 +27,10 @@ from qualgent.db.migrate import upgrade
 from qualgent.db.pool import asyncpg_dsn
 from qualgent.orgs import admin as admin_ops
 from qualgent.runtime import uvicorn_options
+from tests.demo import FIXTURE_APK
 
 pytest_plugins = ["tests.fakes.android.fixtures"]  # adb_fleet: fake phones behind a real adb server
 
-FIXTURE_APK = Path(__file__).resolve().parent / "fixtures" / "settings_apk-debug.apk"
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> None:

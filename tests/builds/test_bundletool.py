@@ -3,11 +3,9 @@ that checks bundletool's arguments and writes a real APK set holding the Demo Sh
 
 from __future__ import annotations
 
-import io
 import json
 import stat
 import sys
-import zipfile
 from pathlib import Path
 
 import psutil
@@ -16,8 +14,8 @@ import pytest
 from qualgent.builds import inspect_build
 from qualgent.builds.bundletool import BundletoolMissing, ConversionFailed, universal_apk
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
-from tests.builds.test_inspect import aab_manifest
 from tests.conftest import eventually
+from tests.demo import PACKAGE, demo_bundle
 
 STAND_IN = Path(__file__).resolve().parents[1] / "fakes" / "bundletool" / "java.py"
 
@@ -39,14 +37,8 @@ def _jar(tmp_path: Path, mode: str = "ok") -> Path:
     return jar
 
 
-def _bundle(path: Path, package: str = "com.qualgent.demo") -> Path:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("BundleConfig.pb", b"")
-        zf.writestr("base/manifest/AndroidManifest.xml",
-                    aab_manifest(package=package, label="Demo Shop"))
-        zf.writestr("base/dex/classes.dex", b"dex\n035\0")
-    path.write_bytes(buf.getvalue())
+def _bundle(path: Path, package: str = PACKAGE) -> Path:
+    path.write_bytes(demo_bundle(package))
     return path
 
 
@@ -58,10 +50,10 @@ def test_a_bundle_becomes_a_universal_apk_that_installs_and_runs(
     assert apk == tmp_path / "work" / "apk" / "universal.apk"
     with apk.open("rb") as fh:
         info = inspect_build(fh, "apk")
-    assert (info.package_name, info.label) == ("com.qualgent.demo", "Demo Shop")
+    assert (info.package_name, info.label) == (PACKAGE, "Demo Shop")
     sim = SimulatedDevice(parse_simulator_spec("Pixel 7:Android:14"))
-    assert sim.install(apk).package == "com.qualgent.demo"
-    sim.launch("com.qualgent.demo")
+    assert sim.install(apk).package == PACKAGE
+    sim.launch(PACKAGE)
     assert any(e.text for e in sim.hierarchy().elements)
     # Converting again into the same directory overwrites (bundletool's --overwrite).
     assert universal_apk(tmp_path / "app.aab", tmp_path / "work" / "apk",

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import Db, Org, Server
-from tests.worker.conftest import SIGN_IN, run_case, wait_terminal
+from tests.demo import SIGN_IN_QUOTED
+from tests.worker.conftest import run_case, wait_terminal
 
 
 def _admin(server: Server, db_url: str, *args: str, **env: str) -> dict:
@@ -32,7 +33,7 @@ def _steps(org: Org, run_id: str) -> dict:
 def test_sweep_keeps_run_screenshots_and_prune_removes_them(
     org: Org, db: Db, db_url: str, server: Server, demo_host: None
 ) -> None:
-    run_id = run_case(org, [*SIGN_IN, 'Verify "Home" is shown'])
+    run_id = run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'])
     assert wait_terminal(org, [run_id])[run_id]["status"] == "passed"
     shots = [s["screenshot_url"] for s in _steps(org, run_id)["steps"]]
     assert shots and all(shots)

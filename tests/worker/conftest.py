@@ -19,12 +19,10 @@ from qualgent import runtime
 from qualgent.config import Settings
 from qualgent.drivers.base import Device
 from tests.conftest import Db, Org, Server, eventually
-from tests.demo import SIGN_IN_QUOTED
 
 TERMINAL = ("passed", "failed", "completed")
 SMS_PIXEL = "Pixel 7:Android:14:sms"
 PIXEL = {"name": "Pixel 7", "platform": "Android"}
-SIGN_IN = SIGN_IN_QUOTED  # kept for tests/storage, which imports it from here
 
 
 class WorkerProcess:

@@ -179,6 +179,11 @@ def test_the_demo_shop_suite(backend: str, rigs, org: Org, db: Db, workers,  # n
     rig = rigs(1)
     upload_demo(org, tmp_path, rig.platform)
     _start(rig, workers, db)
+    # The pool shows the device by the profile it reported (ADB: read from the device; Appium:
+    # from its capabilities), SMS-capable (a SIM, or a provider number).
+    pool = org.http.get("/v1/devices").json()["phone"]
+    assert {**rig.job_device, "sms_enabled": True} in [
+        {k: d[k] for k in ("name", "platform", "sms_enabled")} for d in pool]
     sms = dict(device=rig.job_device, use_sim=True)
     ids = {
         "sign in": run_case(org, [*SIGN_IN_QUOTED, 'Verify "Home" is shown'], name="sign in",
