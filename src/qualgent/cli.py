@@ -209,9 +209,16 @@ def _run_admin(op: Callable[..., Awaitable[dict]], as_json: bool, *args: Any) ->
         finally:
             await engine.dispose()
 
+    _print_admin(go, as_json, AdminError)
+
+
+def _print_admin(go: Callable[[], Awaitable[dict]], as_json: bool,
+                 refused: type[Exception]) -> None:
+    """Run an admin operation and print its result (key: value lines, or JSON); a refusal is
+    printed as an error and exits 1."""
     try:
         result = asyncio.run(go())
-    except AdminError as exc:
+    except refused as exc:
         if as_json:
             typer.echo(json.dumps({"error": str(exc)}))
         else:
@@ -369,17 +376,7 @@ def set_device_number(
         finally:
             await pool.close()
 
-    try:
-        result = asyncio.run(go())
-    except sms.NumberRefused as exc:
-        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}",
-                   err=not as_json)
-        raise typer.Exit(1) from None
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key}: {value}")
+    _print_admin(go, as_json, sms.NumberRefused)
 
 
 if __name__ == "__main__":
