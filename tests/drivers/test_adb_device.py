@@ -412,3 +412,22 @@ def test_an_unreachable_adb_server_lists_nothing(adb_fleet: AdbFleet) -> None:
 
     client = adbutils.AdbClient(host="127.0.0.1", port=free_port(), socket_timeout=2)
     assert AdbSource(client).scan() == {}
+
+
+def test_files_stream_both_ways_whole_and_unchanged(adb_fleet: AdbFleet, tmp_path: Path) -> None:
+    """Builds are pushed and video segments pulled in 64 KiB sync frames from and to files,
+    never held whole: what arrives is byte for byte what was sent, past many frames."""
+    from qualgent.drivers.android.transport import RemoteFileMissing, Transport
+
+    _, device, _ = attach(adb_fleet)
+    transport = Transport(adb_fleet.client(), device.serial, 10.0)
+    payload = bytes(range(256)) * (5 * 4096 + 7)  # ~5 MB, not a multiple of a frame
+    source = tmp_path / "build.apk"
+    source.write_bytes(payload)
+    transport.push(source, "/data/local/tmp/build.apk")
+    assert adb_fleet[device.serial].adbd.fs.read("/data/local/tmp/build.apk") == payload
+    with (tmp_path / "back.bin").open("wb") as fh:
+        assert transport.pull("/data/local/tmp/build.apk", fh) == len(payload)
+    assert (tmp_path / "back.bin").read_bytes() == payload
+    with pytest.raises(RemoteFileMissing), (tmp_path / "none.bin").open("wb") as fh:
+        transport.pull("/sdcard/nothing.mp4", fh)

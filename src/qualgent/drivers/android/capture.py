@@ -82,15 +82,17 @@ class ScreenRecorder:
                 self._conn.close()
         videos: list[Path] = []
         for i, remote in enumerate(self._files):
+            local = Path(out_dir) / f"video-{i}.mp4"
             try:
-                data = self._t.pull(remote)
+                with local.open("wb") as fh:
+                    size = self._t.pull(remote, fh)
             except RemoteFileMissing as exc:
                 log.warning("no video segment %s on %s: %s", remote, self._t.serial, exc)
-                continue
-            if data:
-                local = Path(out_dir) / f"video-{i}.mp4"
-                local.write_bytes(data)
+                size = 0
+            if size:
                 videos.append(local)
+            else:
+                local.unlink(missing_ok=True)
         if self._files:
             self._t.shell("rm -f " + " ".join(self._files))
         return videos

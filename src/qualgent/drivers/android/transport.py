@@ -9,10 +9,12 @@ connection refused or reset, "device not found") is DeviceLost.
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import adbutils
 from adbutils import AdbConnection, AdbError
@@ -95,14 +97,14 @@ class Transport:
 
     def push(self, data: bytes | Path, remote: str, mode: int = 0o644) -> None:
         """Write a file on the device (the sync service's SEND)."""
-        payload = data.read_bytes() if isinstance(data, Path) else data
+        source = data.open("rb") if isinstance(data, Path) else io.BytesIO(data)
+        size = data.stat().st_size if isinstance(data, Path) else len(data)
         # a deadline that grows with the size: 1 MB/s at worst
-        limit = self.timeout + len(payload) / 1_000_000
-        with self.guard("push"), self._sync(limit) as c:
+        limit = self.timeout + size / 1_000_000
+        with source, self.guard("push"), self._sync(limit) as c:
             target = f"{remote},{0o100000 | mode}".encode()
             c.conn.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
-            for i in range(0, len(payload), _SYNC_CHUNK):
-                chunk = payload[i:i + _SYNC_CHUNK]
+            while chunk := source.read(_SYNC_CHUNK):  # streamed: a build is never read whole
                 c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
             c.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
             status = c.read_exact(4)
@@ -110,19 +112,21 @@ class Transport:
                 message = c.read_exact(struct.unpack("<I", c.read_exact(4))[0])
                 raise AdbError(f"push to {remote} failed: {message.decode('utf-8', 'replace')}")
 
-    def pull(self, remote: str) -> bytes:
-        """A file's content from the device (the sync service's RECV)."""
+    def pull(self, remote: str, into: BinaryIO) -> int:
+        """A file from the device (the sync service's RECV), written to `into` as it comes
+        (a video segment is never held whole); the bytes written."""
+        written = 0
         with self.guard("pull"), self._sync(self.timeout) as c:
             path = remote.encode()
             c.conn.sendall(b"RECV" + struct.pack("<I", len(path)) + path)
-            chunks: list[bytes] = []
             while True:
                 kind = c.read_exact(4)
                 size = struct.unpack("<I", c.read_exact(4))[0]
                 if kind == b"DONE":
-                    return b"".join(chunks)
+                    return written
                 if kind == b"DATA":
-                    chunks.append(c.read_exact(size))
+                    into.write(c.read_exact(size))
+                    written += size
                 elif kind == b"FAIL":
                     raise RemoteFileMissing(
                         f"{remote}: {c.read_exact(size).decode('utf-8', 'replace')}")
