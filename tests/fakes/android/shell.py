@@ -28,21 +28,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 from qualgent.builds.inspect import InvalidBuild, inspect_build
-from qualgent.drivers.base import AppCrashed, Element, ElementKind, Hierarchy, InstallFailed
+from qualgent.drivers.base import AppCrashed, Hierarchy, InstallFailed
 from qualgent.drivers.simulator import SimulatedDevice
 from tests.fakes.android.fs import FakeFs
+from tests.fakes.android.minishell import STATUS, Out, ShellOutputLike, parse
+from tests.fakes.android.uiautomator_xml import LATIN_IME, LAUNCHER, dump_xml
 
 HELPER = "io.appium.settings"
 UNICODE_IME = f"{HELPER}/.UnicodeIME"
-LATIN_IME = "com.google.android.inputmethod.latin/com.android.inputmethod.latin.LatinIME"
-LAUNCHER = "com.google.android.apps.nexuslauncher"
 LAUNCHER_ACTIVITY = f"{LAUNCHER}/.NexusLauncherActivity"
-SYSTEM_UI = "com.android.systemui"
 DEFAULT_DUMP = "/sdcard/window_dump.xml"
 _SDK = {"10": 29, "11": 30, "12": 31, "13": 33, "14": 34, "15": 35, "16": 36}
 _NPE = (b"Exception occurred while executing 'text':\n"
@@ -56,145 +53,6 @@ _SMS_DENIED = (b"Error while accessing provider:sms\n"
                b"java.lang.SecurityException: Permission Denial: opening provider "
                b"com.android.providers.telephony.SmsProvider from (null) (pid=4242, uid=2000) "
                b"requires android.permission.READ_SMS or android.permission.WRITE_SMS\n")
-_CLASSES = {
-    ElementKind.BUTTON: "android.widget.Button", ElementKind.TEXT: "android.widget.TextView",
-    ElementKind.LINK: "android.widget.TextView", ElementKind.INPUT: "android.widget.EditText",
-    ElementKind.SEARCH: "androidx.appcompat.widget.SearchView$SearchAutoComplete",
-    ElementKind.SWITCH: "android.widget.Switch", ElementKind.CHECKBOX: "android.widget.CheckBox",
-    ElementKind.TAB: "androidx.appcompat.app.ActionBar$Tab",
-    ElementKind.IMAGE: "android.widget.ImageView",
-    ElementKind.LIST: "androidx.recyclerview.widget.RecyclerView",
-    ElementKind.LIST_ITEM: "android.view.ViewGroup", ElementKind.ROW: "android.widget.LinearLayout",
-    ElementKind.PROGRESS: "android.widget.ProgressBar",
-}
-
-
-class ShellOutputLike:  # the part of tests.fakes.android.ShellOutput a command writes to
-    closed: threading.Event
-
-    def stdout(self, data: bytes) -> None: ...
-    def stderr(self, data: bytes) -> None: ...
-
-
-# ------------------------------------------------------------------ the mini shell
-
-
-@dataclass
-class _Command:
-    op: str  # how it joins the previous one: ";", "&&", "||"
-    argv: list[str] = field(default_factory=list)
-    redirects: list[tuple[int, str]] = field(default_factory=list)  # (fd, "&1" | path)
-
-
-_STATUS = "\x00?"  # stands for $? until the command runs
-
-
-def parse(line: str) -> list[_Command]:
-    """Split a command line into simple commands; quotes, operators, redirections, $?."""
-    cmds = [_Command(";")]
-    word: list[str] | None = None
-    i, n = 0, len(line)
-
-    def end_word() -> None:
-        nonlocal word
-        if word is not None:
-            cmds[-1].argv.append("".join(word))
-            word = None
-
-    while i < n:
-        c = line[i]
-        if c in " \t\n":
-            end_word()
-        elif c == "'":
-            j = line.index("'", i + 1)
-            word = (word or []) + [line[i + 1:j]]
-            i = j
-        elif c == '"':
-            j = i + 1
-            buf: list[str] = []
-            while line[j] != '"':
-                if line[j] == "\\" and line[j + 1] in '"\\$`':
-                    j += 1
-                elif line.startswith("$?", j):
-                    buf.append(_STATUS)
-                    j += 2
-                    continue
-                buf.append(line[j])
-                j += 1
-            word = (word or []) + buf
-            i = j
-        elif c == "\\" and i + 1 < n:
-            word = (word or []) + [line[i + 1]]
-            i += 1
-        elif c == "$" and line.startswith("$?", i):
-            word = (word or []) + [_STATUS]
-            i += 1
-        elif c in ";&|":
-            end_word()
-            op = line[i:i + 2] if line[i:i + 2] in ("&&", "||") else c
-            if op not in (";", "&&", "||"):
-                raise ValueError(f"unsupported operator {op!r}")
-            cmds.append(_Command(op))
-            i += len(op) - 1
-        elif c == ">":
-            fd = 1
-            if word is not None and "".join(word) in ("1", "2"):
-                fd, word = int("".join(word)), None
-            end_word()
-            i += 2 if line.startswith(">", i + 1) else 1
-            while i < n and line[i] == " ":
-                i += 1
-            j = i + 2 if line.startswith("&", i) else i
-            while j < n and line[j] not in " \t;&|":
-                j += 1
-            cmds[-1].redirects.append((fd, line[i:j]))
-            i = j - 1
-        else:
-            word = (word or []) + [c]
-        i += 1
-    end_word()
-    return [c for c in cmds if c.argv]
-
-
-class _Out:
-    """Where one simple command writes, after its redirections."""
-
-    def __init__(self, out: ShellOutputLike, redirects: list[tuple[int, str]]) -> None:
-        self.closed = out.closed
-        self._out = out
-        self.files: dict[int, bytearray] = {}
-        self.targets: dict[int, str] = {}
-        self.route = {1: 1, 2: 2}
-        for fd, target in redirects:
-            if target in ("&1", "&2"):
-                self.route[fd] = self.route[int(target[1])]
-            elif target == "/dev/null":
-                self.route[fd] = 0
-            else:
-                self.route[fd] = 10 + fd
-                self.targets[10 + fd] = target
-                self.files[10 + fd] = bytearray()
-
-    def _write(self, fd: int, data: bytes) -> None:
-        where = self.route[fd]
-        if where == 1:
-            self._out.stdout(data)
-        elif where == 2:
-            self._out.stderr(data)
-        elif where >= 10:
-            self.files[where] += data
-
-    def stdout(self, data: bytes) -> None:
-        self._write(1, data)
-
-    def stderr(self, data: bytes) -> None:
-        self._write(2, data)
-
-    def say(self, text: str) -> None:
-        self.stdout(text.encode())
-
-    def err(self, text: str) -> None:
-        self.stderr(text.encode())
 
 
 # --------------------------------------------------------------------- the device
@@ -260,8 +118,8 @@ class SimShell:
         for command in commands:
             if (command.op == "&&" and status != 0) or (command.op == "||" and status == 0):
                 continue
-            argv = [a.replace(_STATUS, str(status)) for a in command.argv]
-            o = _Out(out, command.redirects)
+            argv = [a.replace(STATUS, str(status)) for a in command.argv]
+            o = Out(out, command.redirects)
             if self.hang_on and " ".join(argv).startswith(self.hang_on):
                 out.closed.wait()
                 return 255
@@ -270,9 +128,9 @@ class SimShell:
                 self.fs.write(o.targets[key], bytes(data))
         return status
 
-    def _run_one(self, argv: list[str], o: _Out) -> int:
+    def _run_one(self, argv: list[str], o: Out) -> int:
         name, args = argv[0], argv[1:]
-        handler: Callable[[list[str], _Out], int] | None = getattr(
+        handler: Callable[[list[str], Out], int] | None = getattr(
             self, "cmd_" + name.replace("-", "_"), None)
         if handler is None:
             o.err(f"/system/bin/sh: {name}: inaccessible or not found\n")
@@ -281,18 +139,18 @@ class SimShell:
 
     # ------------------------------------------------------------- basics
 
-    def cmd_echo(self, args: list[str], o: _Out) -> int:
+    def cmd_echo(self, args: list[str], o: Out) -> int:
         newline = not (args and args[0] == "-n")
         o.say(" ".join(args[1:] if not newline else args) + ("\n" if newline else ""))
         return 0
 
-    def cmd_true(self, args: list[str], o: _Out) -> int:
+    def cmd_true(self, args: list[str], o: Out) -> int:
         return 0
 
-    def cmd_false(self, args: list[str], o: _Out) -> int:
+    def cmd_false(self, args: list[str], o: Out) -> int:
         return 1
 
-    def cmd_date(self, args: list[str], o: _Out) -> int:
+    def cmd_date(self, args: list[str], o: Out) -> int:
         if args == ["+%s"]:
             o.say(f"{int(time.time())}\n")
         elif args == ["+%s.%N"]:
@@ -301,14 +159,14 @@ class SimShell:
             o.say(time.strftime("%a %b %d %H:%M:%S %Z %Y\n"))
         return 0
 
-    def cmd_getprop(self, args: list[str], o: _Out) -> int:
+    def cmd_getprop(self, args: list[str], o: Out) -> int:
         if args:
             o.say(self.props.get(args[0], "") + "\n")
         else:
             o.say("".join(f"[{k}]: [{v}]\n" for k, v in sorted(self.props.items())))
         return 0
 
-    def cmd_wm(self, args: list[str], o: _Out) -> int:
+    def cmd_wm(self, args: list[str], o: Out) -> int:
         p = self.sim.profile
         if args[:1] == ["size"]:
             o.say(f"Physical size: {p.width}x{p.height}\n")
@@ -319,7 +177,7 @@ class SimShell:
             return 1
         return 0
 
-    def cmd_settings(self, args: list[str], o: _Out) -> int:
+    def cmd_settings(self, args: list[str], o: Out) -> int:
         verb, ns, key = (args + ["", "", ""])[:3]
         if verb == "get":
             o.say(self.settings.get((ns, key), "null") + "\n")
@@ -332,7 +190,7 @@ class SimShell:
             return 1
         return 0
 
-    def cmd_rm(self, args: list[str], o: _Out) -> int:
+    def cmd_rm(self, args: list[str], o: Out) -> int:
         force = any(a.startswith("-") and "f" in a for a in args)
         status = 0
         for path in (a for a in args if not a.startswith("-")):
@@ -341,7 +199,7 @@ class SimShell:
                 status = 1
         return status
 
-    def cmd_cat(self, args: list[str], o: _Out) -> int:
+    def cmd_cat(self, args: list[str], o: Out) -> int:
         status = 0
         for path in args:
             try:
@@ -351,7 +209,7 @@ class SimShell:
                 status = 1
         return status
 
-    def cmd_md5sum(self, args: list[str], o: _Out) -> int:
+    def cmd_md5sum(self, args: list[str], o: Out) -> int:
         for path in args:
             try:
                 o.say(f"{hashlib.md5(self.fs.read(path)).hexdigest()}  {path}\n")
@@ -360,7 +218,7 @@ class SimShell:
                 return 1
         return 0
 
-    def cmd_mkdir(self, args: list[str], o: _Out) -> int:
+    def cmd_mkdir(self, args: list[str], o: Out) -> int:
         for path in (a for a in args if not a.startswith("-")):
             self.fs.mkdir(path)
         return 0
@@ -385,7 +243,7 @@ class SimShell:
     def keyboard_shown(self) -> bool:
         return self.sim.keyboard_shown and not self._keyboard_hidden
 
-    def cmd_uiautomator(self, args: list[str], o: _Out) -> int:
+    def cmd_uiautomator(self, args: list[str], o: Out) -> int:
         if args[:1] != ["dump"]:
             o.err("Usage: uiautomator <subcommand> [options]\n")
             return 1
@@ -402,7 +260,7 @@ class SimShell:
         o.say(f"UI hierchary dumped to: {path}\n")
         return 0
 
-    def cmd_screencap(self, args: list[str], o: _Out) -> int:
+    def cmd_screencap(self, args: list[str], o: Out) -> int:
         try:
             png = self.sim.screenshot()
         except AppCrashed:
@@ -415,7 +273,7 @@ class SimShell:
             o.stdout(png)
         return 0
 
-    def cmd_input(self, args: list[str], o: _Out) -> int:
+    def cmd_input(self, args: list[str], o: Out) -> int:
         verb, rest = (args[0] if args else ""), args[1:]
         if verb == "tap" and len(rest) == 2:
             self._keyboard_hidden = False
@@ -434,7 +292,7 @@ class SimShell:
             return 1
         return 0
 
-    def _text(self, text: str, o: _Out) -> int:
+    def _text(self, text: str, o: Out) -> int:
         if any(ord(c) > 0x7E or ord(c) < 0x20 for c in text):
             o.stderr(_NPE)
             return 255
@@ -476,7 +334,7 @@ class SimShell:
             self._act(lambda: self.sim.key(_KEYS[code]))
         # others (MOVE_END, ...) change nothing the simulator shows
 
-    def cmd_dumpsys(self, args: list[str], o: _Out) -> int:
+    def cmd_dumpsys(self, args: list[str], o: Out) -> int:
         what = args[0] if args else ""
         if what == "input_method":
             shown = "true" if self.keyboard_shown else "false"
@@ -500,7 +358,7 @@ class SimShell:
     def _installed(self) -> list[str]:
         return [*self.sim.installed_packages, *sorted(self.helpers)]
 
-    def cmd_pm(self, args: list[str], o: _Out) -> int:
+    def cmd_pm(self, args: list[str], o: Out) -> int:
         verb, rest = (args[0] if args else ""), args[1:]
         plain = [a for a in rest if not a.startswith("-")]
         if verb == "install":
@@ -528,7 +386,7 @@ class SimShell:
         o.err(f"Unknown command: {verb}\n")
         return 1
 
-    def _pm_install(self, path: str, o: _Out) -> int:
+    def _pm_install(self, path: str, o: Out) -> int:
         try:
             data = self.fs.read(path)
         except (FileNotFoundError, IsADirectoryError, ValueError):
@@ -559,7 +417,7 @@ class SimShell:
         o.say("Success\n")
         return 0
 
-    def cmd_cmd(self, args: list[str], o: _Out) -> int:
+    def cmd_cmd(self, args: list[str], o: Out) -> int:
         if args[:2] != ["package", "resolve-activity"]:
             o.err("cmd: Can't find service\n")
             return 20
@@ -576,7 +434,7 @@ class SimShell:
               f"{component}\n")
         return 0
 
-    def cmd_am(self, args: list[str], o: _Out) -> int:
+    def cmd_am(self, args: list[str], o: Out) -> int:
         verb, rest = (args[0] if args else ""), args[1:]
         if verb == "start":
             component = rest[rest.index("-n") + 1] if "-n" in rest else ""
@@ -598,7 +456,7 @@ class SimShell:
         o.err(f"Error: unknown command '{verb}'\n")
         return 1
 
-    def _broadcast(self, args: list[str], o: _Out) -> int:
+    def _broadcast(self, args: list[str], o: Out) -> int:
         action = args[args.index("-a") + 1] if "-a" in args else ""
         o.say(f"Broadcasting: Intent {{ act={action} flg=0x400000 (has extras) }}\n")
         if (action == "io.appium.settings.sms.read" and HELPER in self.helpers
@@ -615,7 +473,7 @@ class SimShell:
             o.say("Broadcast completed: result=0\n")
         return 0
 
-    def cmd_monkey(self, args: list[str], o: _Out) -> int:
+    def cmd_monkey(self, args: list[str], o: Out) -> int:
         package = args[args.index("-p") + 1] if "-p" in args else ""
         if package not in self.sim.installed_packages:
             o.say("** No activities found to run, monkey aborted.\n")
@@ -625,13 +483,13 @@ class SimShell:
               f"## Network stats: elapsed time=14ms (0ms mobile, 0ms wifi, 14ms not connected)\n")
         return 0
 
-    def cmd_pidof(self, args: list[str], o: _Out) -> int:
+    def cmd_pidof(self, args: list[str], o: Out) -> int:
         pids = [str(p) for a in args if (p := self.sim.pid(a)) is not None]
         if pids:
             o.say(" ".join(pids) + "\n")
         return 0 if pids else 1
 
-    def cmd_ime(self, args: list[str], o: _Out) -> int:
+    def cmd_ime(self, args: list[str], o: Out) -> int:
         verb, rest = (args[0] if args else ""), args[1:]
         ime = rest[-1] if rest else ""
         known = {LATIN_IME} | ({UNICODE_IME} if HELPER in self.helpers else set())
@@ -658,7 +516,7 @@ class SimShell:
 
     # ---------------------------------------------------------------- SMS, logs
 
-    def cmd_content(self, args: list[str], o: _Out) -> int:
+    def cmd_content(self, args: list[str], o: Out) -> int:
         uri = args[args.index("--uri") + 1] if "--uri" in args else ""
         if args[:1] != ["query"] or uri != "content://sms/inbox":
             o.err(f"Error while accessing provider: unknown URI {uri}\n")
@@ -674,7 +532,7 @@ class SimShell:
                   f"date={int(s.received_at * 1000)}\n")
         return 0
 
-    def cmd_logcat(self, args: list[str], o: _Out) -> int:
+    def cmd_logcat(self, args: list[str], o: Out) -> int:
         buffers = {"main", "system", "crash"}
         since, pid, dump, clear = 0.0, None, False, False
         i = 0
@@ -718,7 +576,7 @@ class SimShell:
 
     # -------------------------------------------------------------- recording
 
-    def cmd_screenrecord(self, args: list[str], o: _Out) -> int:
+    def cmd_screenrecord(self, args: list[str], o: Out) -> int:
         limit = float(args[args.index("--time-limit") + 1]) if "--time-limit" in args else 180
         path = next((a for a in reversed(args) if a.startswith("/")), "")
         if not path:
@@ -742,7 +600,7 @@ class SimShell:
         self.fs.write(path, b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + body)
         return 0
 
-    def cmd_pkill(self, args: list[str], o: _Out) -> int:
+    def cmd_pkill(self, args: list[str], o: Out) -> int:
         names = [a for a in args if not a.startswith("-")]
         if names != ["screenrecord"]:
             return 1
@@ -771,108 +629,3 @@ def _input_text_unescape(text: str) -> str:
         if c == "%":
             escape = True
     return "".join(out)
-
-
-# -------------------------------------------------------------------- dump XML
-
-
-def dump_xml(screen: Hierarchy, height: int, *, hints: bool, system: bool,
-             keyboard: bool) -> str:
-    """`screen` as `uiautomator dump` writes it: one window root per window, nodes with the
-    Android classes of their kinds (list items nested in their list, tabs in a tab strip)."""
-    package = screen.package or LAUNCHER
-    w, h = screen.width, screen.height
-    out = ["<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><hierarchy rotation=\"0\">"]
-    if system:
-        out.append(_node("android.widget.FrameLayout", SYSTEM_UI, (0, 0, w, 63), hints,
-                         children=[_node("android.widget.TextView", SYSTEM_UI, (42, 12, 150, 52),
-                                         hints, text=time.strftime("%H:%M:%S"),
-                                         rid=f"{SYSTEM_UI}:id/clock")]))
-    body: list[str] = []
-    elements = list(screen.elements)
-    i = 0
-    tabs = [e for e in elements if e.kind == ElementKind.TAB]
-    while i < len(elements):
-        el = elements[i]
-        if el.kind == ElementKind.LIST:
-            items = []
-            j = i + 1
-            while j < len(elements) and elements[j].kind == ElementKind.LIST_ITEM \
-                    and _inside(elements[j], el):
-                items.append(_element(elements[j], package, hints))
-                j += 1
-            body.append(_element(el, package, hints, children=items))
-            i = j
-            continue
-        if el.kind == ElementKind.TAB:
-            if el is tabs[0]:
-                strip = (0, min(t.bounds.top for t in tabs), w, max(t.bounds.bottom for t in tabs))
-                body.append(_node("android.widget.HorizontalScrollView", package, strip, hints,
-                                  rid=f"{package}:id/tabs",
-                                  children=[_element(t, package, hints) for t in tabs]))
-            i += 1
-            continue
-        body.append(_element(el, package, hints))
-        i += 1
-    if system and keyboard:  # the keyboard's window lies above the app's: listed first
-        ime = LATIN_IME.split("/")[0]
-        out.append(_node("android.widget.FrameLayout", ime, (0, height - 700, w, height), hints,
-                         children=[_node("android.widget.Button", ime,
-                                         (0, height - 120, w // 4, height), hints,
-                                         desc="Delete", clickable=True)]))
-    out.append(_node("android.widget.FrameLayout", package, (0, 0, w, h), hints, children=body))
-    out.append("</hierarchy>")
-    return "".join(out)
-
-
-def _inside(item: Element, lst: Element) -> bool:
-    a, b = item.bounds, lst.bounds
-    return a.top >= b.top and a.bottom <= b.bottom
-
-
-def _element(el: Element, package: str, hints: bool, children: list[str] | None = None) -> str:
-    cls = _CLASSES[ElementKind(el.kind)]
-    box = (el.bounds.left, el.bounds.top, el.bounds.right, el.bounds.bottom)
-    rid = f"{package}:id/{el.id}" if el.id and package != LAUNCHER else ""
-    common = {"rid": rid, "desc": el.description or "", "clickable": el.clickable,
-              "focused": el.focused}
-    if el.kind in (ElementKind.INPUT, ElementKind.SEARCH):
-        value = el.text or ""
-        password = bool(value) and set(value) == {"\u2022"}
-        return _node(cls, package, box, hints, text=value or el.hint or "",
-                     hint=el.hint or "", password=password, focusable=True, **common)
-    if el.kind in (ElementKind.SWITCH, ElementKind.CHECKBOX):
-        return _node(cls, package, box, hints, text=el.text or "", checkable=True,
-                     checked=bool(el.checked), **common)
-    if el.kind in (ElementKind.LIST_ITEM, ElementKind.TAB):
-        label = _node("android.widget.TextView", package, box, hints, text=el.text or "")
-        return _node(cls, package, box, hints, children=[label], **common)
-    if el.kind == ElementKind.LIST:
-        return _node(cls, package, box, hints, scrollable=el.scrollable, children=children,
-                     **common)
-    if package == LAUNCHER:
-        cls = "android.widget.TextView"
-    return _node(cls, package, box, hints, text=el.text or "", **common)
-
-
-def _node(cls: str, package: str, box: tuple[int, int, int, int], hints: bool, *,
-          text: str = "", rid: str = "", desc: str = "", hint: str = "",
-          clickable: bool = False, focused: bool = False, focusable: bool = False,
-          checkable: bool = False, checked: bool = False, scrollable: bool = False,
-          password: bool = False, children: list[str] | None = None) -> str:
-    def flag(v: bool) -> str:
-        return "true" if v else "false"
-
-    attrs = [("index", "0"), ("text", text), ("resource-id", rid), ("class", cls),
-             ("package", package), ("content-desc", desc), ("checkable", flag(checkable)),
-             ("checked", flag(checked)), ("clickable", flag(clickable)), ("enabled", "true"),
-             ("focusable", flag(focusable or clickable)), ("focused", flag(focused)),
-             ("scrollable", flag(scrollable)), ("long-clickable", "false"),
-             ("password", flag(password)), ("selected", "false"),
-             ("bounds", "[{},{}][{},{}]".format(*box))]
-    if hints:
-        attrs += [("drawing-order", "1"), ("hint", hint), ("display-id", "0")]
-    head = "<node " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs)
-    if not children:
-        return head + " />"
-    return head + ">" + "".join(children) + "</node>"
