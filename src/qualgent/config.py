@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import SecretStr
@@ -63,6 +64,24 @@ class Settings(BaseSettings):
     """Verifies the X-Twilio-Signature of inbound SMS webhooks. Unset: the webhook refuses."""
     sms_keep_hours: float = 24.0
     """Inbound SMS older than this are deleted by the reaper."""
+    planner: Literal["rules", "llm", "hybrid"] = "rules"
+    """How the agent plans a step: the offline rules, a model, or the rules with the model
+    where they fall short."""
+    llm_provider: Literal["openai", "anthropic"] = "openai"
+    """openai: any OpenAI-compatible chat-completions endpoint (hosted, vLLM, Ollama, LM
+    Studio); anthropic: Anthropic's Messages API."""
+    llm_base_url: str | None = None
+    """The endpoint (e.g. http://127.0.0.1:11434/v1 for Ollama). Unset: the provider's own."""
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    """Never logged, never stored with a run, never sent to a device."""
+    llm_timeout: float = 60.0
+    """Seconds one model call may take."""
+    llm_max_retries: int = 2
+    """Retries of a call on 429 / 5xx / timeouts (with back-off) before the step fails as
+    infrastructure (and the run is retried like any infrastructure failure)."""
+    llm_max_actions: int = 12
+    """A step's action budget when the model plans it."""
 
     @cached_property
     def blob_root(self) -> Path:

@@ -22,6 +22,25 @@ class ActionRecord:
     screen: str | None = None  # fingerprint of the screen the action was taken on
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What planning a step with a model cost: tokens, time waiting on the model, calls."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens,
+                     self.output_tokens + other.output_tokens,
+                     self.latency_ms + other.latency_ms, self.calls + other.calls)
+
+    def as_dict(self) -> dict:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "latency_ms": round(self.latency_ms, 1), "calls": self.calls}
+
+
 @dataclass
 class StepResult:
     index: int  # 0-based position of the step in the run
@@ -34,6 +53,7 @@ class StepResult:
     reason: str | None = None  # why it failed (or was skipped), plain English
     has_assertion: bool = False
     replay: str | None = None  # cached runs: "replayed" from the recording, or "healed"
+    usage: Usage | None = None  # the model's cost, when a model planned the step
 
 
 @dataclass

@@ -263,6 +263,9 @@ class TestRun(Base):
     audit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Retention: screenshots (and later logs, videos) removed; the run row and its trace stay.
     artifacts_pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What planned its steps: rules | llm | hybrid, and the model when one was used.
+    planner: Mapped[str | None] = mapped_column(Text)
+    planner_model: Mapped[str | None] = mapped_column(Text)
 
 
 class RunStep(Base):
@@ -282,6 +285,7 @@ class RunStep(Base):
     screenshot_key: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     replay: Mapped[str | None] = mapped_column(String(10))  # cached runs: replayed | healed
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # the model's tokens, time, calls
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
