@@ -292,7 +292,7 @@ WITH RECURSIVE idle AS MATERIALIZED (
 UPDATE test_runs r
 SET status = '{RUNNING}', worker_id = $1, device_id = p.device_id, progress = 0,
     lease_expires_at = now() + make_interval(secs => $2), attempts = r.attempts + 1,
-    started_at = coalesce(r.started_at, now())
+    started_at = coalesce(r.started_at, now()), planner = $5, planner_model = $6
 FROM paired p, app_files a
 WHERE r.id = p.run_id AND r.id = ANY (ARRAY(SELECT run_id FROM paired))
   AND a.id = r.app_file_id
@@ -303,12 +303,19 @@ RETURNING r.id, a.file_path, a.package_name, p.device_id,
 
 
 async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float, *, limit: int = 1,
-                busy: Collection[uuid.UUID] = ()) -> list[Claimed]:
+                busy: Collection[uuid.UUID] = (), planner: str | None = None,
+                planner_model: str | None = None) -> list[Claimed]:
     """Claim up to `limit` runs, each on a distinct idle device of this worker (never one in
-    `busy`: devices the worker knows it is still using, whatever the database says)."""
+    `busy`: devices the worker knows it is still using, whatever the database says).
+
+    `planner` / `planner_model`: what this worker plans steps with (its settings), recorded on
+    each run it claims. Recorded here because the host knows it before the run starts (the
+    status shows it while the run is in flight), it costs no extra round trip, and a retry on
+    another host records that host's choice: the planner of the latest attempt."""
     if limit < 1:
         return []
-    rows = await pool.fetch(_CLAIM, worker_id, float(lease_s), limit, list(busy))
+    rows = await pool.fetch(_CLAIM, worker_id, float(lease_s), limit, list(busy), planner,
+                            planner_model)
     return [
         Claimed(
             run_id=row["id"], build_key=row["file_path"],
@@ -347,13 +354,13 @@ WITH held AS (
     RETURNING id
 )
 INSERT INTO run_steps (test_run_id, attempt, index, description, status, actions,
-                       screenshot_key, reason, started_at, finished_at, replay)
-SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), $12
+                       screenshot_key, reason, started_at, finished_at, replay, usage)
+SELECT $1, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), $12, $14::jsonb
 WHERE EXISTS (SELECT FROM held)
 ON CONFLICT (test_run_id, attempt, index) DO UPDATE
 SET status = EXCLUDED.status, actions = EXCLUDED.actions,
     screenshot_key = EXCLUDED.screenshot_key, reason = EXCLUDED.reason,
-    finished_at = EXCLUDED.finished_at, replay = EXCLUDED.replay
+    finished_at = EXCLUDED.finished_at, replay = EXCLUDED.replay, usage = EXCLUDED.usage
 """
 
 # A run's trace as its worker recorded it: its last attempt's steps.
@@ -374,11 +381,13 @@ async def renew(pool: asyncpg.Pool, worker_id: uuid.UUID, run_ids: Collection[uu
 async def record_step(pool: asyncpg.Pool, run_id: uuid.UUID, worker_id: uuid.UUID,
                       attempt: int, step: dict[str, Any], progress: int | None = None) -> bool:
     """Write a step (and the run's progress); False when the run is no longer ours: nothing
-    was written."""
+    was written. step["usage"]: the model's cost ({"input_tokens", "output_tokens",
+    "latency_ms", "calls"}) when a model planned it, else absent or None."""
     status = await pool.execute(
         _STEP, run_id, worker_id, attempt, step["index"], step["description"], step["status"],
         step["actions"], step.get("screenshot_key"), step.get("reason"),
         step["started_at"], step["finished_at"], step.get("replay"), progress,
+        step.get("usage"),
     )
     return status == "INSERT 0 1"
 
