@@ -39,7 +39,7 @@ async def run_page(
 
 _STEPS = """
 SELECT attempt, index, description, status, actions, screenshot_key, reason, replay,
-       started_at, finished_at
+       started_at, finished_at, usage
 FROM run_steps WHERE test_run_id = $1 AND ($2::int IS NULL OR attempt = $2)
 ORDER BY attempt, index
 """

@@ -14,6 +14,7 @@ _PLATFORMS = {"android": "Android", "ios": "iOS"}
 Mode = Literal["agent", "cached"]
 CacheFallback = Literal["agent", "fail"]
 Orientation = Literal["portrait", "landscape"]
+PlannerName = Literal["rules", "llm", "hybrid"]
 
 
 class DeviceSpec(BaseModel):
@@ -109,7 +110,27 @@ class CacheInfo(Shape):
     healed_steps: int | None
 
 
-class RunSummary(Shape):
+class PlannerFields(Shape):
+    """Which planner and model a run used (those of the host that ran its latest attempt)."""
+
+    planner: PlannerName | None = Field(
+        description="How the agent planned the steps: rules (offline), llm (a model) or "
+                    "hybrid (the rules, and the model where they fall short); null until a "
+                    "device host claims the run")
+    planner_model: str | None = Field(
+        description="The model asked (llm and hybrid); null for rules")
+
+
+class ModelUsage(Shape):
+    """What asking the model cost: tokens, time waiting for it, and calls."""
+
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    calls: int = Field(ge=0)
+
+
+class RunSummary(PlannerFields):
     """A run as /v1/jobs/list shows it."""
 
     id: Id
@@ -161,6 +182,8 @@ class StepTrace(Shape):
     actions: list[Any]
     reason: str | None
     replay: Literal["replayed", "healed"] | None
+    usage: ModelUsage | None = Field(
+        description="The model's cost for this step; null when no model was asked")
     screenshot_url: str | None = Field(description="Signed link, valid 5 minutes; null "
                                                    "without a screenshot or once pruned")
     started_at: Timestamp
@@ -168,12 +191,15 @@ class StepTrace(Shape):
     duration_ms: int
 
 
-class RunTrace(Shape):
+class RunTrace(PlannerFields):
     test_run_id: Id
     status: RunStatus
     attempts: int
     explanation: str | None
     failure_category: FailureCategory | None
+    usage: ModelUsage | None = Field(
+        description="The model usage of the steps shown, summed; null when no model was "
+                    "asked")
     artifacts_pruned_at: Timestamp | None = Field(
         description="When retention removed the run's screenshots, device log and video; null "
                     "while kept")

@@ -54,6 +54,8 @@ def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
             "healed_steps": row["healed_steps"],
         } if row["mode"] == "cached" else None,
         "audit": row["audit"],
+        "planner": row["planner"],
+        "planner_model": row["planner_model"],
         "created_at": _iso(row["created_at"]),
         "started_at": _iso(row["started_at"]),
         "finished_at": _iso(row["finished_at"]),
@@ -81,6 +83,7 @@ def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
         "actions": step["actions"],
         "reason": step["reason"],
         "replay": step["replay"],
+        "usage": step["usage"],
         "screenshot_url": shot,
         "started_at": step["started_at"].isoformat(),
         "finished_at": step["finished_at"].isoformat(),
@@ -88,9 +91,23 @@ def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
     }
 
 
+USAGE_FIELDS = ("input_tokens", "output_tokens", "latency_ms", "calls")
+
+
+def summed_usage(steps: Any) -> dict | None:
+    """The model usage of the steps shown, added up; None when no step asked a model."""
+    usages = [s["usage"] for s in steps if s["usage"] is not None]
+    if not usages:
+        return None
+    total = {f: sum(u.get(f) or 0 for u in usages) for f in USAGE_FIELDS}
+    total["latency_ms"] = round(total["latency_ms"], 1)
+    return total
+
+
 def trace_view(run: Any, rows: StepRows, public_url: str, signing_key: bytes) -> dict:
     """The per-step trace of a run (a runs.queries row), the steps asked for and the device
-    log and video of the attempt shown; no links once retention removed the artifacts."""
+    log and video of the attempt shown; no links once retention removed the artifacts. The
+    run's planner and model, and the model usage of the steps shown, summed."""
     kept = run["artifacts_pruned_at"] is None
     logs = [_link(public_url, signing_key, a["key"]) for a in rows.artifacts
             if kept and a["kind"] == "log"]
@@ -103,6 +120,9 @@ def trace_view(run: Any, rows: StepRows, public_url: str, signing_key: bytes) ->
         "explanation": run["explanation"],
         "failure_category": run["failure_category"],
         "artifacts_pruned_at": _iso(run["artifacts_pruned_at"]),
+        "planner": run["planner"],
+        "planner_model": run["planner_model"],
+        "usage": summed_usage(rows.steps),
         "device_log_url": logs[0] if logs else None,
         "video_urls": videos,
         "steps": [step_view(s, public_url, signing_key) for s in rows.steps],
