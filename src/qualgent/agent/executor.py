@@ -9,6 +9,7 @@ The executor's public surface is what the runner and a cached replay need: `obse
 `launch_app`, `tap`, `type_text`, `clear_text`, `press_key`, `back`, `swipe`, `wait`,
 `read_sms_code` and `record_check`, which act on an element already found (replay finds it by
 its recorded selector) and append to `actions`; `take_actions` hands a step's records over.
+`check_claim` asks the optional `judge` (a model: see agent.llm) whether a claim holds.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ _LOADING_RE = re.compile(r"\bloading\b|please wait|\bspinner\b", re.I)
 _AND_RE = re.compile(r"\s*,\s+(?:and\s+)?|\s+and\s+|\s*&\s*", re.I)
 
 
+Judge = Callable[[str, Hierarchy, "bytes | None"], tuple[bool, str]]
+"""(claim, screen, screenshot PNG or None) -> (whether the claim holds, why)."""
+
+
 @dataclass(frozen=True)
 class AgentOptions:
     """Timing knobs and bounds. The defaults suit a real device; tests shrink the grace
@@ -83,10 +88,12 @@ class AgentOptions:
 class Executor:
     """Runs the intents of one run's steps on one device, recording into `actions`."""
 
-    def __init__(self, device: Device, package: str, options: AgentOptions | None = None) -> None:
+    def __init__(self, device: Device, package: str, options: AgentOptions | None = None,
+                 judge: Judge | None = None) -> None:
         self.device = device
         self.package = package
         self.options = options or AgentOptions()
+        self.judge = judge  # decides `judge` intents; None: they cannot be carried out
         self.actions: list[ActionRecord] = []
         self._screen: Hierarchy | None = None
         self._fp: str | None = None
@@ -236,6 +243,25 @@ class Executor:
         raise ExpectationFailed(
             f"No SMS with a 4-8 digit code arrived within {fmt_seconds(self.options.sms_timeout)} "
             f"seconds{seen}.")
+
+    def check_claim(self, claim: str) -> None:
+        """Have the judge decide `claim` on the screen as it is now (with a screenshot);
+        recorded as a "judge" action whose selector holds the verdict. Raises
+        ExpectationFailed with the judge's reason when the claim does not hold."""
+        if self.judge is None:
+            raise StepFailure(f"The step needs a model to judge \"{claim}\", and this run "
+                              f"has none (QUALGENT_PLANNER=llm or hybrid).",
+                              FailureCategory.INFRASTRUCTURE)
+        screen = self.observe(fresh=True)
+        try:
+            png = self.device.screenshot()
+        except NotImplementedError:
+            png = None
+        holds, reason = self.judge(claim, screen, png)
+        self._record("judge", {"verdict": "holds" if holds else "does not hold"}, None, claim)
+        if not holds:
+            raise ExpectationFailed(f"The check \"{claim}\" does not hold (judged by the "
+                                    f"model): {reason}")
 
     def record_check(self, action: str, selector: dict | None, value: str | None) -> None:
         """Record a check made by the caller on the current screen (a replayed assertion)."""
@@ -522,6 +548,9 @@ class Executor:
 
     # --------------------------------------------------------------------------- assertions
 
+    def _do_judge(self, intent: Intent) -> None:
+        self.check_claim(intent.value or intent.clause)
+
     def _do_assert_visible(self, intent: Intent) -> None:
         target = intent.target
         assert target is not None
@@ -615,6 +644,7 @@ _HANDLERS: dict[Action, Callable[[Executor, Intent], None]] = {
     Action.ASSERT_VISIBLE: Executor._do_assert_visible,
     Action.ASSERT_NOT_VISIBLE: Executor._do_assert_not_visible,
     Action.SMS_CODE: Executor._do_sms_code,
+    Action.JUDGE: Executor._do_judge,
 }
 
 

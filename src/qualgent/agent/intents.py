@@ -31,9 +31,10 @@ class Action(StrEnum):
     ASSERT_VISIBLE = "assert_visible"  # target is on screen (checked set: its toggle state)
     ASSERT_NOT_VISIBLE = "assert_not_visible"
     SMS_CODE = "sms_code"  # read the newest SMS code, type it into target (or the code input)
+    JUDGE = "judge"  # the claim `value` ("the cart is empty") judged on the screen by a model
 
 
-ASSERTIONS = frozenset({Action.ASSERT_VISIBLE, Action.ASSERT_NOT_VISIBLE})
+ASSERTIONS = frozenset({Action.ASSERT_VISIBLE, Action.ASSERT_NOT_VISIBLE, Action.JUDGE})
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ had when the action was recorded, and finds the element by its recorded selector
 description, id or hint, and kind), never by its old coordinates. A step whose screen or
 element no longer matches diverged: the agent plans it afresh (the step is "healed"), or, with
 fallback "fail", the run fails there. An SMS code is read afresh: the recorded one is stale.
+A check a model judged ("judge") is judged afresh when the run has a judge, since a verdict
+is about the screen of the day; without one the step diverges (and is healed or fails).
 """
 
 from __future__ import annotations
 
 from qualgent.agent.executor import Executor
-from qualgent.agent.intents import StepFailure
+from qualgent.agent.intents import ExpectationFailed, StepFailure
 from qualgent.agent.matching import selector_of
 from qualgent.agent.text import fold
 from qualgent.drivers.base import Bounds, Element, Hierarchy
@@ -61,6 +63,15 @@ def replay_step(ex: Executor, recorded: list[dict]) -> bool:
             continue
         if rec.get("screen") and rec["screen"] != ex.fingerprint():
             raise Divergence(f"the screen before '{action}' differs from the recording")
+        if action == "judge":
+            asserted = True
+            if ex.judge is None:
+                raise Divergence(f"the check '{value}' needs a model to judge it")
+            try:
+                ex.check_claim(value or "")
+            except ExpectationFailed as exc:
+                raise Divergence(exc.reason) from exc
+            continue
         screen = ex.observe()
         if action in ("assert_visible", "assert_not_visible", "wait"):
             asserted |= action.startswith("assert")

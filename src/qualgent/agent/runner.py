@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 from qualgent.agent.executor import AgentOptions, Executor
-from qualgent.agent.intents import Intent, StepFailure
+from qualgent.agent.intents import ExpectationFailed, Intent, StepFailure, TargetNotFound
 from qualgent.agent.planning import ObservingPlanner, Planner, RulePlanner
-from qualgent.agent.records import RunOutcome, StepResult
+from qualgent.agent.records import RunOutcome, StepResult, Usage
 from qualgent.agent.replay import Divergence, replay_step
 from qualgent.drivers.base import AppCrashed, Device, DeviceFailure, DeviceLost, InstallFailed
 from qualgent.queue.states import FailureCategory, RunStatus, StepStatus
@@ -46,9 +46,19 @@ def run_steps(device: Device, package: str, steps: list[str], *,
     With `recording` (each step's recorded actions, from a passed run) the steps are replayed
     (see agent.replay); a step that diverges is planned afresh by the agent ("healed"), or,
     with fallback "fail", fails the run.
+
+    A model-backed planner (agent.llm) plugs in through optional members, each used when the
+    planner has it: `judge` decides the `judge` intents (checks a model judges),
+    `use_screenshots` is handed a way to take a screenshot, `recover` may replace an intent
+    that failed (see `_carry_out`), and `take_usage` hands over what each step cost
+    (`StepResult.usage`).
     """
     planner = planner or RulePlanner()
-    ex = Executor(device, package, options)
+    ex = Executor(device, package, options, judge=getattr(planner, "judge", None))
+    use_screenshots = getattr(planner, "use_screenshots", None)
+    if use_screenshots is not None:
+        use_screenshots(lambda: _screenshot(ex))
+    _take_usage(planner)  # nothing left over from an earlier run counts against this one
     total = len(steps)
     results: list[StepResult] = []
     category: FailureCategory | None = None
@@ -135,30 +145,65 @@ def _run_step(ex: Executor, planner: Planner, i: int, step: str, launch: bool
     has_assertion = any(it.is_assertion for it in planned)
     status = StepStatus.FAILED if failure else StepStatus.PASSED
     result = StepResult(i, step, status, ex.take_actions(), shot, started, time.time(), reason,
-                        has_assertion)
+                        has_assertion, usage=_take_usage(planner))
     return result, failure
+
+
+def _take_usage(planner: Planner) -> Usage | None:
+    """What the planner's model calls cost since the last call (None: no model, no calls)."""
+    take = getattr(planner, "take_usage", None)
+    return take() if take is not None else None
 
 
 def _carry_out(ex: Executor, planner: Planner, step: str, planned: list[Intent]) -> None:
     """Plan the step and carry out its intents; an observing planner is asked again after each
     round, on the screen as it is then, until it has nothing more to do (at most
-    `max_planning_rounds` rounds). `planned` collects every intent planned, in order."""
+    `max_planning_rounds` rounds). `planned` collects every intent planned, in order.
+
+    When an intent fails because its target is not on screen (TargetNotFound) or what it
+    checks or waits for does not hold (ExpectationFailed), a planner with `recover(step,
+    screen, failed, failure, done, pending)` may return the intents to carry out instead of
+    the failed one and the rest of the round (`pending`); None lets the failure stand. A
+    check leaves no record when it is replaced (it only looked), so the step's trace replays.
+    Each recovery counts as a round."""
+    recover = getattr(planner, "recover", None)
+    done: list[Intent] = []
     intents = planner.plan(step, ex.observe())
     rounds = 1
     while True:
-        planned.extend(intents)
-        for intent in intents:
-            ex.run(intent)
+        pending = list(intents)
+        while pending:
+            intent = pending.pop(0)
+            planned.append(intent)
+            mark = len(ex.actions)
+            try:
+                ex.run(intent)
+            except (TargetNotFound, ExpectationFailed) as failure:
+                instead = None if recover is None else recover(
+                    step, ex.observe(fresh=True), intent, failure, tuple(done), tuple(pending))
+                if instead is None:
+                    raise
+                _bound_rounds(ex, rounds, planned)
+                rounds += 1
+                if intent.is_assertion:
+                    del ex.actions[mark:]
+                pending = list(instead)
+                continue
+            done.append(intent)
         if not isinstance(planner, ObservingPlanner):
             return
-        intents = planner.plan_next(step, ex.observe(), tuple(planned))
+        intents = planner.plan_next(step, ex.observe(), tuple(done))
         if not intents:
             return
-        if rounds >= ex.options.max_planning_rounds:
-            raise StepFailure(
-                f"The planner had not finished the step after {rounds} rounds of actions "
-                f"({len(planned)} in all).", FailureCategory.TEST)
+        _bound_rounds(ex, rounds, planned)
         rounds += 1
+
+
+def _bound_rounds(ex: Executor, rounds: int, planned: list[Intent]) -> None:
+    if rounds >= ex.options.max_planning_rounds:
+        raise StepFailure(
+            f"The planner had not finished the step after {rounds} rounds of actions "
+            f"({len(planned)} in all).", FailureCategory.TEST)
 
 
 def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: list[dict],
@@ -174,7 +219,8 @@ def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: li
             return result, failure
         reason = f"The cached replay diverged from the recording: {exc}."
         result = StepResult(i, step, StepStatus.FAILED, ex.take_actions(), _screenshot(ex),
-                            started, time.time(), reason, False, "replayed")
+                            started, time.time(), reason, False, "replayed",
+                            usage=_take_usage(planner))
         return result, (FailureCategory.TEST,
                         f"Step {i + 1} ('{_quote(step)}') failed: {reason}")
     except (StepFailure, DeviceFailure):
@@ -183,7 +229,7 @@ def _replay_step(ex: Executor, planner: Planner, i: int, step: str, recorded: li
         result.replay = "healed"
         return result, failure
     result = StepResult(i, step, StepStatus.PASSED, ex.take_actions(), _screenshot(ex), started,
-                        time.time(), None, asserted, "replayed")
+                        time.time(), None, asserted, "replayed", usage=_take_usage(planner))
     return result, None
 
 

@@ -4,6 +4,9 @@
     screenshots/<run id>/<attempt>-<step>.png    a step's screenshot (run_steps.screenshot_key)
     logs/<run id>/<attempt>.txt                  a run attempt's device log
     videos/<run id>/<attempt>-<n>.mp4            a run attempt's screen recording, chunk n (1..)
+    plans/<hex>.json                             a model's plan of a step on a screen (the plan
+                                                 cache, agent.llm.cache): no run owns it, no
+                                                 sweep removes it
     .../.<name>.<hex>.part                       an upload still being written (staging)
 
 Run artifacts (screenshots, logs, videos) share the `<kind>/<run id>/` prefix so retention can
@@ -24,6 +27,7 @@ class BlobKind(StrEnum):
     SCREENSHOT = "screenshot"
     LOG = "log"
     VIDEO = "video"
+    PLAN = "plan"
     STAGING = "staging"
 
 
@@ -35,6 +39,7 @@ _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _BUILD = re.compile(rf"({_UUID})/({_UUID})\.({'|'.join(BUILD_EXTENSIONS)})")
 _ARTIFACT = re.compile(rf"({'|'.join(ARTIFACT_DIRS)})/({_UUID})/([A-Za-z0-9._-]+)")
 _STAGING = re.compile(r"(?:.*/)?\.[^/]+\.[0-9a-f]{32}\.part")
+_PLAN = re.compile(r"plans/[0-9a-f]{16,128}\.json")
 
 
 def build_key(org_id: uuid.UUID, file_id: uuid.UUID, extension: str) -> str:
@@ -52,6 +57,13 @@ def device_log_key(run_id: uuid.UUID, attempt: int) -> str:
 
 def video_key(run_id: uuid.UUID, attempt: int, chunk: int) -> str:
     return f"videos/{run_id}/{attempt}-{chunk}.mp4"
+
+
+def plan_key(digest: str) -> str:
+    """Where the plan cache keeps the plan whose key hashes to `digest` (hex)."""
+    key = f"plans/{digest}.json"
+    assert _PLAN.fullmatch(key), digest
+    return key
 
 
 def run_artifact_prefixes(run_id: uuid.UUID) -> list[str]:
@@ -77,6 +89,8 @@ def parse(key: str) -> ParsedKey | None:
         return ParsedKey(BlobKind.STAGING)
     if _BUILD.fullmatch(key):
         return ParsedKey(BlobKind.BUILD)
+    if _PLAN.fullmatch(key):
+        return ParsedKey(BlobKind.PLAN)
     if m := _ARTIFACT.fullmatch(key):
         return ParsedKey(ARTIFACT_DIRS[m.group(1)], run_id=uuid.UUID(m.group(2)))
     return None
