@@ -53,6 +53,7 @@ from qualgent.builds._restypes import (
     TYPE_STRING,
 )
 from qualgent.drivers.simulator.demo_shop import demo_shop_model
+from qualgent.drivers.simulator.field_notes import field_notes_model
 from qualgent.drivers.simulator.model import load_model
 
 APK_MODEL_ENTRY = "assets/qualgent-app.json"
@@ -231,3 +232,9 @@ def write_app_build(path: Path, model: Mapping[str, Any], platform: str = "andro
 def write_demo_build(path: Path, platform: str = "android") -> None:
     """Write the Demo Shop build (com.qualgent.demo 1.0.0 (1), "Demo Shop") to path."""
     write_app_build(path, demo_shop_model(), platform, version_name="1.0.0", version_code=1)
+
+
+def write_field_notes_build(path: Path, platform: str = "android") -> None:
+    """Write the Field Notes build (com.qualgent.fieldnotes 2.3.1 (23), "Field Notes"), the
+    second built-in app (dialogs, permission prompts, toggles, a long form, a date picker)."""
+    write_app_build(path, field_notes_model(), platform, version_name="2.3.1", version_code=23)

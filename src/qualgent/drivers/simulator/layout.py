@@ -27,6 +27,7 @@ from qualgent.drivers.simulator.model import (
     resolve,
 )
 
+PAGE_SCROLL_KEY = "#page"  # a scrolling screen's offset, among its lists' in ScreenState.scroll
 STATUS_BAR_DP = 24
 TITLE_DP = 56
 TAB_BAR_DP = 64
@@ -137,10 +138,17 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
     fixed = sum(h for _, _, h in lines if h is not None) + gap * len(lines)
     list_h = max(m.dp(ITEM_DP), (bottom - y - fixed) // n_lists) if n_lists else 0
 
+    top = y  # a scrolling page shows its elements between here and `bottom`
+    if screen.scroll:
+        nodes.append(_page(view, Bounds(0, top, m.width, bottom), fixed + gap // 2))
+        y -= view.scroll[PAGE_SCROLL_KEY]
     y += gap // 2
     for kind, what, h in lines:
         if y >= bottom:
             break
+        if h is not None and y + h <= top:  # scrolled above a page's top (no lists there)
+            y += h + gap
+            continue
         if kind == "list":
             nodes.extend(_place_list(what, view, Bounds(margin, y, m.width - margin,
                                                         min(bottom, y + list_h)), m))
@@ -148,15 +156,16 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
             continue
         if kind == "message":
             font = m.dp(TEXT_FONT_DP)
-            box = Bounds(margin, y, m.width - margin, min(bottom, y + h))
+            box = Bounds(margin, max(top, y), m.width - margin, min(bottom, y + h))
             nodes.append(Node(Element(ElementKind.TEXT, box, text=what, id="message"), "message",
                               font=font, lines=wrap(what, inner, font)))
         elif kind == "row":
             for child, (left, width) in what:
-                nodes.append(_node(child, view, Bounds(margin + left, y, margin + left + width,
+                nodes.append(_node(child, view, Bounds(margin + left, max(top, y),
+                                                       margin + left + width,
                                                        min(bottom, y + h)), m))
         else:
-            nodes.append(_node(what, view, Bounds(margin, y, m.width - margin,
+            nodes.append(_node(what, view, Bounds(margin, max(top, y), m.width - margin,
                                                   min(bottom, y + h)), m))
         y += h + gap
 
@@ -179,6 +188,16 @@ def layout_screen(view: ScreenState, m: Metrics) -> list[Node]:
             node.selected = any(a.verb == "go" and a.arg == screen.id for a in tab.on_tap)
             nodes.append(node)
     return nodes
+
+
+def _page(view: ScreenState, box: Bounds, content: int) -> Node:
+    """A scrolling screen's page (a ScrollView: kind list), placed first so that its elements
+    lie on top of it; clamps the page's offset to its content."""
+    viewport = box.bottom - box.top
+    most = max(0, content - viewport)
+    view.scroll[PAGE_SCROLL_KEY] = max(0, min(view.scroll.get(PAGE_SCROLL_KEY, 0), most))
+    return Node(Element(ElementKind.LIST, box, id="page", scrollable=most > 0), "list",
+                list_key=PAGE_SCROLL_KEY, content_height=content)
 
 
 def layout_launcher(apps: list[tuple[str, str]], m: Metrics, tablet: bool) -> list[Node]:

@@ -114,6 +114,7 @@ class Screen:
     elements: tuple[ElementSpec, ...]
     tabs: tuple[ElementSpec, ...]
     on_enter: tuple[Action, ...]
+    scroll: bool = False  # the elements under the title scroll as one page (a long form)
 
     def walk(self) -> list[ElementSpec]:
         """Every element, rows' children included (not the rows themselves), then the tabs."""
@@ -201,7 +202,7 @@ class _Parser:
     def screen(self, sid: str, doc: Any, path: str) -> Screen:
         _name(sid, path.rsplit(".", 1)[0])
         doc = _mapping(doc, path)
-        _keys(doc, path, {"elements"}, {"title", "tabs", "on_enter"})
+        _keys(doc, path, {"elements"}, {"title", "tabs", "on_enter", "scroll"})
         elements_doc = _list(doc["elements"], f"{path}.elements")
         tabs_doc = _list(doc.get("tabs", []), f"{path}.tabs")
         # Input ids first, so that actions anywhere on the screen may refer to them.
@@ -227,7 +228,14 @@ class _Parser:
                 raise ModelError(f"{path}.tabs[{i}]: a tab bar holds tab, button or link "
                                  f"elements, not '{tab.kind}'")
         on_enter = self.actions(doc.get("on_enter", []), f"{path}.on_enter")
-        return Screen(id=sid, title=title, elements=elements, tabs=tabs, on_enter=on_enter)
+        scroll = _bool(doc.get("scroll", False), f"{path}.scroll")
+        if scroll:
+            for i, el in enumerate(elements):
+                if el.kind == ElementKind.LIST:
+                    raise ModelError(f"{path}.elements[{i}]: a scrolling screen cannot hold a "
+                                     f"list (it scrolls as one page)")
+        return Screen(id=sid, title=title, elements=elements, tabs=tabs, on_enter=on_enter,
+                      scroll=scroll)
 
     def element(self, doc: Any, path: str, key: str, flow_index: int,
                 in_row: bool = False) -> ElementSpec:
