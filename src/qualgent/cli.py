@@ -112,15 +112,17 @@ def worker(
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--capabilities") from None
     sources = [runtime.adb_source(settings, serials)] if adb else []
+    planners = _planners(runtime, settings)
     url = runtime.ready_database(settings, wait=True)
     log = logging.getLogger("qualgent")
     log.info("database: %s", runtime.describe_database(settings))
+    log.info("planner: %s", runtime.describe_planner(planners, settings))
     if devices:
         log.info("devices: %s", runtime.describe_devices(devices))
     if adb:
         log.info("ADB: %s", ", ".join(serials) if serials else "every device the server lists")
     host = runtime.device_host(settings, url, devices, grace_seconds, sources=sources,
-                               scan_seconds=scan_seconds)
+                               scan_seconds=scan_seconds, planners=planners)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -129,6 +131,19 @@ def worker(
         await host.run()
 
     asyncio.run(main())
+
+
+def _planners(runtime: Any, settings: Settings) -> Any:
+    """The host's planner (QUALGENT_PLANNER); a model planner set up without its model (or
+    another setting its client needs) stops the worker before it takes any run."""
+    problem = runtime.missing_model_setting(settings)
+    try:
+        if problem is None:
+            return runtime.planner_choice(settings)
+    except ValueError as exc:
+        problem = str(exc)
+    typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(2)
 
 
 def _adb_serials(values: list[str] | None) -> list[str] | None:

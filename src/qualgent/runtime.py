@@ -131,17 +131,77 @@ def uvicorn_options() -> dict[str, Any]:
     return {"server_header": False, "proxy_headers": False}
 
 
+def missing_model_setting(settings: Settings) -> str | None:
+    """Why the planner setting cannot work as configured (a model planner with no model), in a
+    sentence naming the setting to give; None when it can."""
+    if settings.planner != "rules" and not settings.llm_model:
+        return (f"QUALGENT_PLANNER={settings.planner} needs a model: set QUALGENT_LLM_MODEL "
+                f"(with QUALGENT_LLM_PROVIDER, QUALGENT_LLM_BASE_URL and QUALGENT_LLM_API_KEY "
+                f"as your endpoint needs), or use QUALGENT_PLANNER=rules.")
+    return None
+
+
+def planner_choice(settings: Settings, blobs: BlobStore | None = None):  # noqa: ANN201
+    """What a device host plans steps with (worker.execute.PlannerChoice): the rules, the
+    model (QUALGENT_LLM_*), or the rules with the model where they fall short. One model
+    client serves every run of the host; each run gets a fresh planner. The plan cache lives
+    in the blob store, so hosts share what they solved. Raises ValueError naming the missing
+    setting when a model planner has no model."""
+    from qualgent.worker.execute import PlannerChoice
+
+    if settings.planner == "rules":
+        return PlannerChoice()
+    problem = missing_model_setting(settings)
+    if problem:
+        raise ValueError(problem)
+    from qualgent.agent.llm.client import model_client
+    from qualgent.agent.llm.planner import HybridPlanner, LLMPlanner, PlanCache
+    from qualgent.agent.planning import RulePlanner
+
+    client = model_client(settings)
+    cache = PlanCache(blobs if blobs is not None else blob_store(settings))
+    budget, hybrid = settings.llm_max_actions, settings.planner == "hybrid"
+
+    def build() -> Any:
+        llm = LLMPlanner(client, cache=cache, max_actions=budget)
+        return HybridPlanner(RulePlanner(), llm) if hybrid else llm
+
+    return PlannerChoice(settings.planner, client.model, build)
+
+
+def describe_planner(choice: Any, settings: Settings) -> str:
+    """The planner for the startup log: never the key."""
+    if choice.model is None:
+        return choice.name
+    where = "the provider's own endpoint"
+    if settings.llm_base_url:  # without credentials or a query (either may hold a key)
+        from urllib.parse import urlsplit
+
+        url = urlsplit(settings.llm_base_url)
+        try:
+            port = f":{url.port}" if url.port else ""
+        except ValueError:
+            port = ""
+        where = f"{url.scheme}://{url.hostname or ''}{port}{url.path}"
+    return f"{choice.name} (model {choice.model}, {settings.llm_provider} API at {where})"
+
+
 def device_host(settings: Settings, url: str, devices: Sequence[Any] = (),
                 grace_seconds: float = 30.0, *, sources: Sequence[Any] = (),
-                scan_seconds: float | None = None):  # noqa: ANN201 - DeviceHost, lazily
-    """A device host serving `devices` (always there) and whatever `sources` list over time."""
+                scan_seconds: float | None = None,
+                planners: Any = None):  # noqa: ANN201 - DeviceHost, lazily
+    """A device host serving `devices` (always there) and whatever `sources` list over time,
+    planning with `planners` (runtime.planner_choice; built from settings when None)."""
     from qualgent.worker.host import SCAN_SECONDS, DeviceHost
     from qualgent.worker.pool import StaticSource
 
+    blobs = blob_store(settings)
     static = [StaticSource(list(devices))] if devices else []
-    return DeviceHost(settings, url, blob_store(settings), [*static, *sources],
+    return DeviceHost(settings, url, blobs, [*static, *sources],
                       grace_seconds=grace_seconds,
-                      scan_seconds=SCAN_SECONDS if scan_seconds is None else scan_seconds)
+                      scan_seconds=SCAN_SECONDS if scan_seconds is None else scan_seconds,
+                      planners=planners if planners is not None else planner_choice(settings,
+                                                                                    blobs))
 
 
 def adb_source(settings: Settings, serials: Sequence[str] | None) -> Any:

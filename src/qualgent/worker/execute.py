@@ -21,6 +21,7 @@ from typing import TypeVar
 import asyncpg
 
 from qualgent.agent import AgentOptions, RunOutcome, StepResult, audit, run_steps
+from qualgent.agent.planning import Planner, RulePlanner
 from qualgent.builds.bundletool import BundletoolMissing, ConversionFailed, universal_apk
 from qualgent.db.pool import UNAVAILABLE
 from qualgent.drivers.base import Device, DeviceFailure, DeviceLost
@@ -62,6 +63,17 @@ class BuildTools:
     java: str = "java"
 
 
+@dataclass(frozen=True)
+class PlannerChoice:
+    """What a host plans steps with (QUALGENT_PLANNER): its name and model, recorded on each
+    run it claims, and how to build a planner. Each run gets a fresh one, built in its own
+    thread: planners keep per-step state. (runtime.planner_choice builds it from settings.)"""
+
+    name: str = "rules"
+    model: str | None = None
+    build: Callable[[], Planner] = RulePlanner
+
+
 @dataclass
 class Attempted:
     """What the device thread hands back: the outcome, the artifacts stored, and whether an
@@ -99,6 +111,7 @@ def _step_row(result: StepResult, key: str | None) -> dict:
         "started_at": result.started_at,
         "finished_at": result.finished_at,
         "replay": result.replay,
+        "usage": result.usage.as_dict() if result.usage is not None else None,
     }
 
 
@@ -113,7 +126,8 @@ async def _held(run: Execution, op: Callable[[], Awaitable[T]], what: str) -> T 
 
 
 async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Execution, *,
-                  serial: str = "", tools: BuildTools = BuildTools()) -> None:
+                  serial: str = "", tools: BuildTools = BuildTools(),
+                  planners: PlannerChoice = PlannerChoice()) -> None:
     claimed = run.claimed
     loop = asyncio.get_running_loop()
     pool, me, run_id = rep.pool, rep.worker_id, claimed.run_id
@@ -148,7 +162,7 @@ async def execute(rep: Reporter, blobs: BlobStore, device: Device, run: Executio
     agent_device = await _with_provider_sms(pool, run, device, serial, loop)
     try:
         done = await asyncio.to_thread(_install_and_run, blobs, agent_device, claimed,
-                                       agent_args, tools, lambda: run.lost)
+                                       agent_args, tools, planners, lambda: run.lost)
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the run running forever
         log.exception("run %s crashed the worker's executor", run_id)
         done = Attempted(RunOutcome(RunStatus.FAILED, INFRA,
@@ -197,9 +211,12 @@ def answers(device: Device) -> bool:
 
 
 def _install_and_run(blobs: BlobStore, device: Device, claimed: q.Claimed, agent_args: dict,
-                     tools: BuildTools, lost: Callable[[], bool]) -> Attempted:
-    """In a worker thread: the build fetched (converted from a bundle), installed, the run's
-    capture started, the steps run, the capture stopped and stored."""
+                     tools: BuildTools, planners: PlannerChoice,
+                     lost: Callable[[], bool]) -> Attempted:
+    """In a worker thread: the run's planner built, the build fetched (converted from a
+    bundle), installed, the run's capture started, the steps run, the capture stopped and
+    stored."""
+    planner = planners.build()
     suffix = Path(claimed.build_key).suffix
     with tempfile.TemporaryDirectory(prefix="qualgent-run-") as tmp:
         build = Path(tmp) / f"build{suffix}"
@@ -223,7 +240,7 @@ def _install_and_run(blobs: BlobStore, device: Device, claimed: q.Claimed, agent
         capture_dir.mkdir()
         try:
             device.begin_run(package)
-            outcome = run_steps(device, package, claimed.steps,
+            outcome = run_steps(device, package, claimed.steps, planner=planner,
                                 options=AgentOptions.fitted(device.timing), **agent_args)
         except DeviceFailure as exc:  # begin_run: the agent reports its own
             outcome = RunOutcome(RunStatus.FAILED, exc.category,

@@ -45,7 +45,14 @@ from qualgent.queue import lifecycle as q
 from qualgent.queue.batching import Batcher
 from qualgent.queue.reaper import reap_forever
 from qualgent.storage import BlobStore
-from qualgent.worker.execute import BuildTools, Execution, Reporter, answers, execute
+from qualgent.worker.execute import (
+    BuildTools,
+    Execution,
+    PlannerChoice,
+    Reporter,
+    answers,
+    execute,
+)
 from qualgent.worker.pool import DevicePool, DeviceSource, StaticSource
 
 log = logging.getLogger(__name__)
@@ -58,8 +65,10 @@ SCAN_SECONDS = 5.0
 class DeviceHost:
     def __init__(self, settings: Settings, database_url: str, blobs: BlobStore,
                  sources: Sequence[DeviceSource], grace_seconds: float = 30.0,
-                 scan_seconds: float = SCAN_SECONDS) -> None:
+                 scan_seconds: float = SCAN_SECONDS,
+                 planners: PlannerChoice = PlannerChoice()) -> None:
         self.settings = settings
+        self.planners = planners
         self.url = database_url
         self.blobs = blobs
         self.id = uuid.uuid4()
@@ -252,7 +261,9 @@ class DeviceHost:
             if not idle:
                 return
             claimed = await q.claim(self.pool, self.id, self.settings.lease_seconds,
-                                    limit=len(idle), busy=[*self.running, *self.leaving])
+                                    limit=len(idle), busy=[*self.running, *self.leaving],
+                                    planner=self.planners.name,
+                                    planner_model=self.planners.model)
             if not claimed:
                 return
             for c in claimed:
@@ -276,7 +287,7 @@ class DeviceHost:
         async def go() -> None:
             try:
                 await execute(reporter, self.blobs, device, run, serial=serial,
-                              tools=self.tools)
+                              tools=self.tools, planners=self.planners)
             except Exception:  # noqa: BLE001 - one run's failure must not stop the host
                 log.exception("run %s: reporting failed", claimed.run_id)
             finally:
