@@ -200,6 +200,37 @@ def demo_build(
     typer.echo(f"wrote {output}")
 
 
+@app.command("eval")
+def eval_corpus(
+    corpus: Annotated[Path, typer.Argument(
+        help="A corpus: a JSONL file of cases, or a directory of them (benchmarks/agent_corpus).")],
+    planner: Annotated[str, typer.Option(
+        help="rules (offline), llm or hybrid (the model from QUALGENT_LLM_*).")] = "rules",
+    as_json: JsonOpt = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Cases run at once.")] = 4,
+) -> None:
+    """Run a corpus of cases on simulated devices and report how many ended as expected.
+
+    Each case runs its steps on a fresh simulator with its app (demo_shop, field_notes);
+    it is right when the run's status (and failure category, when the case gives one) is the
+    expected one. Exits 0 whatever the accuracy; 2 when the corpus cannot be read or the
+    planner cannot be built."""
+    from qualgent import evaluation
+
+    try:
+        cases = evaluation.load_corpus(corpus)
+        factory, name = evaluation.planner_factory(planner)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = evaluation.evaluate(cases, factory, name=name, jobs=jobs)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    for line in evaluation.report_lines(report):
+        typer.echo(line)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""

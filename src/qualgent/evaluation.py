@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qualgent.agent import AgentOptions, Planner, RulePlanner, run_steps
+from qualgent.agent.records import Usage
 from qualgent.drivers.simulator import SimulatedDevice, demo_shop_model, parse_simulator_spec
 from qualgent.drivers.simulator.field_notes import field_notes_model
 
@@ -62,6 +63,7 @@ class CaseResult:
     category: str | None
     explanation: str | None
     seconds: float
+    usage: Usage | None = None  # the model's, summed over the steps (model planners only)
 
     @property
     def ok(self) -> bool:
@@ -73,7 +75,8 @@ class CaseResult:
         return {"id": self.case.id, "app": self.case.app, "style": self.case.style,
                 "expected": self.case.expect, "expected_category": self.case.expect_category,
                 "got": self.status, "category": self.category, "ok": self.ok,
-                "explanation": self.explanation, "seconds": round(self.seconds, 2)}
+                "explanation": self.explanation, "seconds": round(self.seconds, 2),
+                "usage": self.usage.as_dict() if self.usage else None}
 
 
 @dataclass
@@ -103,8 +106,10 @@ class Report:
             return {k: {"right": r, "total": t, "accuracy": round(r / t, 4)}
                     for k, (r, t) in groups.items()}
 
+        usages = [r.usage for r in self.results if r.usage is not None]
         return {"planner": self.planner, "total": len(self.results), "right": self.right,
                 "accuracy": round(self.accuracy, 4),
+                "usage": sum(usages, Usage()).as_dict() if usages else None,
                 "by_style": split(self.by(lambda c: c.style)),
                 "by_app": split(self.by(lambda c: c.app)),
                 "cases": [r.as_dict() for r in self.results]}
@@ -198,8 +203,9 @@ def run_case(case: Case, planner: Planner, options: AgentOptions | None = None) 
     outcome = run_steps(device, package, list(case.steps), planner=planner,
                         options=options or AgentOptions.fitted(device.timing))
     category = outcome.failure_category.value if outcome.failure_category else None
+    usages = [r.usage for r in outcome.steps if r.usage is not None]
     return CaseResult(case, outcome.status.value, category, outcome.explanation,
-                      time.monotonic() - started)
+                      time.monotonic() - started, sum(usages, Usage()) if usages else None)
 
 
 def evaluate(cases: list[Case], planner_factory: Callable[[], Planner], *, name: str = "rules",
@@ -219,26 +225,44 @@ def evaluate(cases: list[Case], planner_factory: Callable[[], Planner], *, name:
     return Report(planner=name, results=results)
 
 
-def planner_factory(name: str, settings: Any = None) -> Callable[[], Planner]:
-    """A function making a fresh planner of the named kind for each case.
+def planner_factory(name: str, settings: Any = None) -> tuple[Callable[[], Planner], str]:
+    """A function making a fresh planner of the named kind for each case, and the planner's
+    description ("rules", or "llm (model m)").
 
-    rules: the offline RulePlanner. llm / hybrid: built by ``qualgent.agent.llm
-    .build_planner(settings)``; raises ValueError saying why when that is not available."""
-    if name == "rules":
-        return RulePlanner
-    if name not in ("llm", "hybrid"):
+    rules: the offline RulePlanner. llm / hybrid: what a worker builds from the settings
+    (QUALGENT_LLM_*, ``runtime.planner_choice``); raises ValueError naming what is missing."""
+    if name not in ("rules", "llm", "hybrid"):
         raise ValueError(f"unknown planner {name!r}: rules, llm or hybrid")
-    try:
-        from qualgent.agent import llm  # noqa: PLC0415 - optional until the model planner lands
-    except ImportError as exc:
-        raise ValueError(f"the {name} planner is not available in this build ({exc})") from exc
-    build = getattr(llm, "build_planner", None)
-    if build is None:
-        raise ValueError(f"the {name} planner is not available in this build "
-                         f"(qualgent.agent.llm has no build_planner)")
-    if settings is None:
-        from qualgent.config import Settings  # noqa: PLC0415
+    if name == "rules":
+        return RulePlanner, "rules"
+    from qualgent import runtime  # noqa: PLC0415 - the model planner's imports, only when used
+    from qualgent.config import Settings  # noqa: PLC0415
 
-        settings = Settings()
-    settings = settings.model_copy(update={"planner": name})
-    return lambda: build(settings)
+    settings = (settings or Settings()).model_copy(update={"planner": name})
+    choice = runtime.planner_choice(settings)
+    return choice.build, f"{name} (model {choice.model})" if choice.model else name
+
+
+def report_lines(report: Report) -> list[str]:
+    """The report for people: a line per case (why, when it was wrong), then the accuracy
+    overall, by style and by app."""
+    width = max((len(r.case.id) for r in report.results), default=2)
+    lines = []
+    for r in report.results:
+        expected = r.case.expect + (f"/{r.case.expect_category}" if r.case.expect_category
+                                    else "")
+        got = r.status + (f"/{r.category}" if r.category else "")
+        mark = "ok   " if r.ok else "WRONG"
+        line = f"{mark} {r.case.id:<{width}}  expected {expected:<13} got {got}"
+        if not r.ok and r.explanation:
+            line += f"\n      {r.explanation}"
+        lines.append(line)
+    lines.append("")
+    lines.append(f"{report.planner}: {report.right}/{len(report.results)} right "
+                 f"({100 * report.accuracy:.1f}%)")
+    for title, groups in (("by style", report.by(lambda c: c.style)),
+                          ("by app", report.by(lambda c: c.app))):
+        lines.append(f"{title}:")
+        lines.extend(f"  {key:<14} {right:>4}/{total:<4} {100 * right / total:5.1f}%"
+                     for key, (right, total) in groups.items())
+    return lines
