@@ -154,8 +154,9 @@ def planner_choice(settings: Settings, blobs: BlobStore | None = None):  # noqa:
     problem = missing_model_setting(settings)
     if problem:
         raise ValueError(problem)
+    from qualgent.agent.llm.cache import PlanCache
     from qualgent.agent.llm.client import model_client
-    from qualgent.agent.llm.planner import HybridPlanner, LLMPlanner, PlanCache
+    from qualgent.agent.llm.planner import HybridPlanner, LLMPlanner
     from qualgent.agent.planning import RulePlanner
 
     client = model_client(settings)
