@@ -11,7 +11,8 @@ The script: `respond(fn)`, fn(request JSON) -> the tool call's arguments (or (wo
 the fake wraps them in a tool call (OpenAI) / a tool_use block (Anthropic) with `usage`.
 One-shot replies queued before it, each used by one request in order: `fail(status,
 retry_after=None, body=None)`, `hang(seconds)` (never answers that request), `malformed(text)`
-(words, no tool call), `no_tool(text)` (the same shape: JSON in the words only). Knobs:
+(words, no tool call), `no_tool(text)` (the same shape: JSON in the words only),
+`raw(body, status=200, headers=None)` (exactly that). Knobs:
 `api_key` (others get 401 as the real services answer), `models` (others get 404),
 FakeAnthropic rejects temperature/top_p/top_k under anthropic-version 2026-10-21 (as the API),
 FakeOpenAI(tools=False) (a server that rejects `tools` with 400, as some local models do;
@@ -76,7 +77,8 @@ class _FakeModelServer:
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -115,6 +117,10 @@ class _FakeModelServer:
         return self._enqueue(lambda h, req: self._send(h, 200, self._reply(req, text, None)))
 
     no_tool = malformed  # the same shape: the words carry the JSON (or nothing usable)
+
+    def raw(self, body: Any, status: int = 200, headers: dict[str, str] | None = None):
+        """Answer one request with exactly this (a JSON-able value, or bytes)."""
+        return self._enqueue(lambda h, req: self._send(h, status, body, headers))
 
     def _enqueue(self, reply: Callable[[BaseHTTPRequestHandler, dict], None]):
         with self._lock:
