@@ -286,7 +286,10 @@ def test_the_key_never_leaks(provider: Provider, caplog: pytest.LogCaptureFixtur
 # model_client(settings)
 
 def settings(**values) -> Settings:
-    return Settings(_env_file=None, **values)
+    """Settings from these values only (QUALGENT_LLM_* in the environment cannot interfere)."""
+    defaults = {"llm_provider": "openai", "llm_model": None, "llm_api_key": None,
+                "llm_base_url": None}
+    return Settings(_env_file=None, **{**defaults, **values})
 
 
 def test_model_client_builds_the_configured_provider() -> None:
