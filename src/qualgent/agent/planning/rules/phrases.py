@@ -130,6 +130,56 @@ _TARGET_TAIL = re.compile(
     re.I)
 
 
+# A role noun in front of what a check names: 'the error "Wrong password"', "the message
+# Saved", "the title: Settings", "a toast saying Added to cart". Only after an article (or
+# before a quote or colon), so a text that starts with the word ("Message sent") stays whole.
+_ROLE = (r"(?:error|message|title|subtitle|banner|label|toast|heading|header|text|status|"
+         r"notification|alert|snackbar|prompt|caption|warning|greeting|badge|tooltip|hint|"
+         r"popup|pop-up|dialog|confirmation)")
+_ROLE_ADJ = (r"(?:error|success|confirmation|warning|info|information|status|validation|page|"
+             r"screen|app|dialog|toast|popup|alert|welcome|inline|red|green|top|bottom|empty|"
+             r"new|main|section|form)")
+_ROLE_LEAD = re.compile(
+    rf"^(?:(?:the|a|an|this|that)\s+(?:{_ROLE_ADJ}\s+)?{_ROLE}(?:\s+(?:text|message))?"
+    rf"(?=\s+(?!(?:in|on|at|of|for|from|to|is|are|should|must|will|be|and|or|with(?!\s+"
+    rf"(?:the\s+)?(?:text|message|words?)\b))\b)\S)"
+    rf"|(?:the\s+|a\s+|an\s+)?(?:{_ROLE_ADJ}\s+)?{_ROLE}(?:\s+(?:text|message))?"
+    rf"(?=\s*:?\s*\x00|\s*:\s))"
+    rf"(?:\s*:|\s+(?:that\s+(?:says|reads|shows|states)|which\s+(?:says|reads)|saying|"
+    rf"reading|stating|showing|with\s+(?:the\s+)?(?:text|message|words?))\b)?\s*",
+    re.I)
+# "the button Sign in", "the tab Cart": the kind word moves to the end ("Sign in button"),
+# where it steers the match; "the text Sign in": the words alone.
+_KIND_LEAD = re.compile(
+    r"^(?:the\s+)?(?P<k>button|tab|link|icon|switch|toggle|checkbox|option|item|entry|row|"
+    r"menu\s+item|text|word|words|label|title|phrase)\s+(?!(?:in|on|at|of|for|from|to|bar|"
+    r"field|box|input|area|button|tab|link|icon)\b)(?P<rest>[^\x00]+)$", re.I)
+_KIND_MOVES = frozenset({"button", "tab", "link", "icon", "switch", "toggle", "checkbox",
+                         "option", "item", "entry", "row"})
+
+
+def _strip_role(t: str) -> str:
+    """'the error "Wrong password"' -> '"Wrong password"'; "the error message" stays."""
+    m = _ROLE_LEAD.match(t)
+    if not m:
+        return t
+    rest = t[m.end():]
+    words = re.findall(r"[^\W_]+|\x00", rest)
+    if not words or all(w.lower() in ASSERT_KIND_WORDS for w in words):
+        return t
+    return rest
+
+
+def _role_kind_last(t: str) -> str:
+    m = _KIND_LEAD.match(t)
+    if not m or not re.search(r"[^\W\d_]|\d", m.group("rest")):
+        return t
+    kind = " ".join(m.group("k").lower().split())
+    if kind in _KIND_MOVES or kind == "menu item":
+        return f"{m.group('rest')} {kind}"
+    return m.group("rest")
+
+
 def target_of(text: str, quoted: list[str], *, assertion: bool = False,
               ordinal_ok: bool = True, screen: Hierarchy | None = None) -> Target:
     """A target phrase cleaned of articles, tails ("on the screen") and (for assertions)
@@ -141,6 +191,7 @@ def target_of(text: str, quoted: list[str], *, assertion: bool = False,
     t = re.sub(r"^(?:the\s+)?(?:text|word|words|label|message|string|phrase|title|option|"
                r"item|button|tab|link|field)\s+(?=\x00)", "", t, flags=re.I)
     if assertion:
+        t = _strip_role(t)
         t = re.sub(r"^(?:that\s+)?(?:a|an|the|some|any)\s+", "", t, flags=re.I)
         while True:
             m = re.match(r"^(.+?)\s+(\w+)$", t)
@@ -152,6 +203,7 @@ def target_of(text: str, quoted: list[str], *, assertion: bool = False,
                 break
         phrase, _ = unquote(t, quoted)
         return Target.of(phrase, exact=True)  # kind words are dealt with: match as written
+    t = _role_kind_last(t)
     phrase, exact = unquote(t, quoted)
     if ordinal_ok and not exact:
         m = _ORDINAL_RE.match(phrase)

@@ -14,6 +14,7 @@ from qualgent.agent.intents import Intent, NotUnderstood
 from qualgent.agent.matching import describe
 from qualgent.agent.planning.rules import actions, assertions
 from qualgent.agent.planning.rules.clauses import split_clauses, strip_lead
+from qualgent.agent.planning.rules.labels import relabel
 from qualgent.agent.planning.rules.phrases import restore
 from qualgent.drivers.base import Hierarchy
 
@@ -40,9 +41,10 @@ class RulePlanner:
         clauses, quoted = split_clauses(step, screen)
         out: list[Intent] = []
         for raw in clauses:
-            clause = strip_lead(raw)
+            clause = strip_lead(raw, screen)
             if not clause:
                 continue
+            clause = strip_lead(relabel(clause, quoted, screen), screen)
             intents = None
             for rule in RULES:
                 intents = rule(clause, quoted, screen, out)
