@@ -203,6 +203,8 @@ class LLMPlanner:
         self._spent += len(intents)
         self._issued.extend(intents)
         self._finished = status == "passed"
+        if self._finished and not intents:
+            self._remember()  # all the step's intents have been carried out
         return intents
 
     def _over_budget(self, said: str | None) -> StepFailure:
