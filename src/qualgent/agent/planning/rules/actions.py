@@ -185,58 +185,107 @@ def parse_wait(c: str, quoted: list[str], screen: Hierarchy,
 
 # --- scrolling -----------------------------------------------------------------------------
 
-_DIR = r"(?:up|down|left|right|upwards?|downwards?|back\s+up)"
-_AREA = r"(?:\s+(?:the\s+)?(?:list|page|screen|view|results|content|feed|carousel))"
+_DIR = r"(?:up|down|left|right|upwards?|downwards?|back\s+up|back\s+down)"
 _FINGER = {"down": "up", "up": "down", "left": "right", "right": "left"}  # scroll -> finger
 _EDGES = {"bottom": "up", "end": "up", "top": "down", "beginning": "down", "start": "down"}
+# Verbs that move content, and those that say how the finger moves ("swipe up": finger up).
+_SCROLL_VERB = (r"(?:keep\s+|continue\s+)?(?:scroll(?:ing)?|swip(?:e|ing)|fling(?:ing)?|"
+                r"flick(?:ing)?|page|(?:move|drag|slide|run)\s+(?:your|a|one|the)\s+finger)")
+# A vague or exact count: "a few times", "a couple of times", "twice", "a bit", "some more".
+_COUNT = (rf"(?:(?:a\s+(?:few|couple(?:\s+of)?|bunch\s+of|number\s+of|lot\s+of)|several|some|"
+          rf"many|multiple|{NUMBER}|\d+)\s+(?:more\s+)?times|once(?:\s+more)?|twice|thrice|"
+          r"a\s+(?:little\s+)?bit(?:\s+more)?|a\s+little(?:\s+more)?|a\s+tad|slightly|"
+          r"some\s+more|some|more|further|again|repeatedly|slowly|gently|quickly|a\s+lot|"
+          r"all\s+the\s+way)")
+_AREA = (r"(?:(?:through|on|in|over|across|along|within|inside)\s+)?(?:the\s+|this\s+|that\s+)?"
+         r"(?:[\w-]+\s+)?(?:list|page|screen|view|results|content|feed|carousel|form|menu|"
+         r"items|products|notes|grid|gallery)")
+_FINGER_WAY = r"with\s+(?:your|a|one|the|two)\s+fingers?"
+_MANNER = rf"(?:\s*,?\s+(?:{_DIR}|{_AREA}|{_FINGER_WAY}|{_COUNT}))*"
+_UNTIL = (r"(?:until|till|untill|til|to\s+find|looking\s+for|in\s+search\s+of|to\s+see|"
+          r"to\s+reveal|to\s+show|to\s+reach|to\s+get\s+to|so\s+that|so)")
+_VAGUE = {"few": 3, "couple": 2, "bunch": 5, "number": 5, "lot": 5, "several": 5, "some": 3,
+          "many": 5, "multiple": 3, "repeatedly": 5}
 
 
 def _direction(word: str | None, verb: str) -> str:
-    """The finger's direction for a scroll or swipe phrased with `word`."""
+    """The finger's direction for a scroll or swipe phrased with `word`: a swipe (or a finger
+    moved) goes the way it says, a scroll moves the content, so the finger goes the other way.
+    """
     w = (word or "down").lower().replace("wards", "").replace("ward", "").replace("back ", "")
-    if verb.startswith("swipe") or verb.startswith("fling") or verb.startswith("flick"):
+    if re.search(r"swip|fling|flick|finger", verb, re.I):
         return w if word else "up"
     return _FINGER[w]
 
 
+def _manner(text: str) -> tuple[str | None, int]:
+    """The direction word and the count a scroll's manner phrase gives (1 when none)."""
+    d = re.search(rf"\b{_DIR}\b", text, re.I)
+    count = 1
+    m = re.search(rf"\b(?P<n>{NUMBER}|\d+)\s+(?:more\s+)?times\b", text, re.I)
+    if m and not re.match(r"a\s+(?:few|couple)", m.group("n"), re.I):
+        count = int(to_number(m.group("n")))
+    elif re.search(r"\btwice\b", text, re.I):
+        count = 2
+    elif re.search(r"\bthrice\b", text, re.I):
+        count = 3
+    else:
+        v = re.search(r"\b(few|couple|bunch|number|lot|several|some|many|multiple|repeatedly)"
+                      r"\b(?!\s+more\b(?!\s+times))", text, re.I)
+        if v and re.search(r"times|repeatedly|a\s+lot", text, re.I):
+            count = _VAGUE[v.group(1).lower()]
+    return (d.group(0) if d else None), max(1, min(count, 20))
+
+
+def _until_target(x: str) -> str:
+    for _ in range(2):
+        x = re.sub(rf"\s+(?:(?:is|are|becomes?|gets?)\s+{VISIBLE}|{APPEAR}|shows?|"
+                   r"is\s+in\s+view|comes?\s+into\s+view|is\s+reached|(?:is|are)\s+listed|"
+                   r"can\s+be\s+seen|on\s+(?:the\s+)?screen)$", "", x, flags=re.I)
+    return x
+
+
+def _edge(x: str) -> str | None:
+    e = re.sub(r"^(?:the\s+)?(?:very\s+)?", "", x, flags=re.I)
+    e = re.sub(r"\s+of\s+(?:the\s+)?(?:[\w-]+\s+)?(?:page|screen|list|form|feed|results|"
+               r"content)$", "", e, flags=re.I).lower()
+    return _EDGES.get(e)
+
+
 def parse_scroll(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
-    m = match(rf"^(?P<v>scroll|swipe|fling|flick|keep\s+scrolling|keep\s+swiping|page)"
-              rf"(?:\s+(?P<d>{_DIR}))?{_AREA}?(?:\s+(?P<d2>{_DIR}))?\s+(?:until|till|untill|"
-              r"to\s+find|looking\s+for|in\s+search\s+of|to\s+see|to\s+reveal|to\s+show)\s+"
-              r"(?:(?:you|i)\s+(?:can\s+)?(?:see|find)\s+)?(?P<x>.+)$", c)
+    m = match(rf"^(?P<v>{_SCROLL_VERB})(?P<how>{_MANNER})\s*,?\s+{_UNTIL}\s+"
+              r"(?:(?:you|i|we)\s+(?:can\s+)?(?:see|find|reach|get\s+to|hit|spot)\s+)?"
+              r"(?P<x>.+)$", c)
     if m:
-        verb = m.group("v").lower().split()[-1]
+        word, _ = _manner(m.group("how"))
+        finger = _direction(word, m.group("v"))
+        x = _until_target(m.group("x"))
+        edge = _edge(x)
+        if edge is not None:
+            return [Intent(Action.SCROLL_TO, None, value=edge)]
+        return [Intent(Action.SCROLL_TO, target_of(x, quoted, assertion=True), value=finger)]
+    m = match(rf"^(?P<v>{_SCROLL_VERB})(?P<how>{_MANNER})\s+(?:all\s+the\s+way\s+)?"
+              r"(?:to|towards)\s+(?P<x>.+)$", c)
+    if m:
         x = m.group("x")
-        for _ in range(2):
-            x = re.sub(rf"\s+(?:(?:is|are|becomes?|gets?)\s+{VISIBLE}|{APPEAR}|"
-                       r"is\s+in\s+view|comes?\s+into\s+view|is\s+reached)$", "", x, flags=re.I)
-        target = target_of(x, quoted, assertion=True)
-        finger = _direction(m.group("d") or m.group("d2"), verb)
-        return [Intent(Action.SCROLL_TO, target, value=finger)]
-    m = match(rf"^(?P<v>scroll|swipe)(?:\s+(?P<d>{_DIR}))?{_AREA}?\s+(?:all\s+the\s+way\s+)?"
-              r"(?:to|towards)\s+(?:the\s+)?(?P<x>.+)$", c)
+        edge = _edge(x)
+        if edge is not None:
+            return [Intent(Action.SCROLL_TO, None, value=edge)]
+        word, _ = _manner(m.group("how"))
+        target = target_of(re.sub(r"^the\s+", "", x, flags=re.I), quoted, assertion=True)
+        return [Intent(Action.SCROLL_TO, target, value=_direction(word, m.group("v")))]
+    m = match(rf"^(?P<v>{_SCROLL_VERB})(?P<how>{_MANNER})"
+              r"(?:\s+(?:on|in|over|across)\s+(?:the\s+)?(?P<x>.+?))?(?P<how2>{_MANNER})$"
+              .replace("{_MANNER}", _MANNER), c)
     if m:
-        x = re.sub(r"\s+of\s+the\s+(?:page|screen|list)$", "", m.group("x"), flags=re.I)
-        if x.lower() in _EDGES:
-            return [Intent(Action.SCROLL_TO, None, value=_EDGES[x.lower()])]
-        target = target_of(x, quoted, assertion=True)
-        verb = m.group("v").lower()
-        return [Intent(Action.SCROLL_TO, target, value=_direction(m.group("d"), verb))]
-    m = match(rf"^(?P<v>scroll|swipe|fling|flick)(?:\s+(?P<d>{_DIR}))?{_AREA}?"
-              rf"(?:\s+(?P<d2>{_DIR}))?"
-              r"(?:\s+(?:on|in|over|across)\s+(?:the\s+)?(?P<x>.+?))?"
-              rf"(?:\s+(?P<n>{NUMBER}|\d+)\s+times|\s+(?P<w>once|twice|thrice))?$", c)
-    if m:
-        verb = m.group("v").lower()
-        count = 1
-        if m.group("n"):
-            count = int(to_number(m.group("n")))
-        elif m.group("w"):
-            count = {"once": 1, "twice": 2, "thrice": 3}[m.group("w").lower()]
+        how = f"{m.group('how')} {m.group('how2') or ''}"
+        word, count = _manner(how)
+        if re.search(r"all\s+the\s+way", c, re.I):
+            finger = _direction(word, m.group("v"))
+            return [Intent(Action.SCROLL_TO, None, value=finger)]
         target = target_of(m.group("x"), quoted) if m.group("x") else None
-        return [Intent(Action.SWIPE, target, value=_direction(m.group("d") or m.group("d2"), verb),
-                       count=max(1, min(count, 20)))]
+        return [Intent(Action.SWIPE, target, value=_direction(word, m.group("v")), count=count)]
     return None
 
 

@@ -8,15 +8,16 @@ but is the label of something tappable on screen is a tap on it ("Add to cart").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 
-from qualgent.agent.intents import Intent, NotUnderstood
-from qualgent.agent.matching import describe
+from qualgent.agent.intents import Action, Intent, NotUnderstood, StepFailure, TargetNotFound
+from qualgent.agent.matching import describe, editable_elements, find
 from qualgent.agent.planning.rules import actions, assertions
 from qualgent.agent.planning.rules.clauses import split_clauses, strip_lead
 from qualgent.agent.planning.rules.labels import relabel
 from qualgent.agent.planning.rules.phrases import restore
-from qualgent.drivers.base import Hierarchy
+from qualgent.drivers.base import ElementKind, Hierarchy
 
 Rule = Callable[[str, list[str], Hierarchy, list[Intent]], "list[Intent] | None"]
 """(clause, quoted texts, screen, intents so far) -> the clause's intents, or None: not mine."""
@@ -37,7 +38,12 @@ class RulePlanner:
     found later, by the executor, on the screen it observes when each intent runs.
     """
 
+    def __init__(self) -> None:
+        self._seen: deque[Hierarchy] = deque(maxlen=SCREENS_REMEMBERED)
+
     def plan(self, step: str, screen: Hierarchy) -> list[Intent]:
+        if not self._seen or self._seen[-1] != screen:
+            self._seen.append(screen)
         clauses, quoted = split_clauses(step, screen)
         out: list[Intent] = []
         for raw in clauses:
@@ -64,6 +70,39 @@ class RulePlanner:
         if not out:
             raise NotUnderstood(f"The step \"{step}\" has no instruction in it.")
         return out
+
+    def recover(self, step: str, screen: Hierarchy, failed: Intent, failure: StepFailure,
+                done: Sequence[Intent], pending: Sequence[Intent]) -> list[Intent] | None:
+        """Go back and try again when what a tap or typing names is not on this screen (the
+        executor has waited and scrolled): it may be on a screen behind this one, as a tab
+        bar is behind a detail screen, or a list behind a dialog. A person who saw it on an
+        earlier screen goes back to look for it; so do we, at most `BACK_LOOKS` times a step,
+        only for a target an earlier step's screen showed, and not from a screen showing a
+        tab bar (a top-level screen: back would leave it, not reveal more)."""
+        if not isinstance(failure, TargetNotFound) or failed.action not in _RETRIED:
+            return None
+        backs = sum(1 for i in done if i.action == Action.BACK and i.clause == _LOOKING_BACK)
+        if backs >= BACK_LOOKS or screen.package is None:
+            return None
+        if any(e.kind == ElementKind.TAB for e in screen.elements):
+            return None
+        if not any(_shows(seen, failed) for seen in self._seen):
+            return None  # never seen on an earlier screen: going back would not find it
+        return [Intent(Action.BACK, clause=_LOOKING_BACK), failed, *pending]
+
+
+BACK_LOOKS = 3  # how many times a step may go back looking for its target
+SCREENS_REMEMBERED = 30  # the screens steps started on, where a target may have been seen
+_LOOKING_BACK = "(going back to look for it)"
+_RETRIED = frozenset({Action.TAP, Action.TYPE, Action.CLEAR})
+
+
+def _shows(screen: Hierarchy, intent: Intent) -> bool:
+    """True when `screen` has what `intent` acts on (any input, for typing into no field)."""
+    if intent.target is None:
+        return bool(editable_elements(screen))
+    purpose = "tap" if intent.action == Action.TAP else "type"
+    return find(screen, intent.target, purpose) is not None
 
 
 def _with_clause(intent: Intent, clause: str) -> Intent:
