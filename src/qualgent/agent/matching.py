@@ -196,11 +196,26 @@ class ScreenIndex:
                 if (v[0] == word[0] or v[-2:] == word[-2:])
                 and 2 * min(n, len(v)) >= 0.8 * (n + len(v))]
         found = difflib.get_close_matches(word, near, n=2, cutoff=0.8) if near else []
+        if not found:  # two letters swapped ("Hoem"): below difflib's bar in short words
+            found = [v for v in near if len(v) == n and _swapped(word, v)][:1]
         self._close[word] = found
         return found
 
 
 _SEP = "\x1e"
+
+
+def _swapped(a: str, b: str) -> bool:
+    """True when `b` is `a` with two neighbouring letters swapped."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return (len(diff) == 2 and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+
+
+def _in_order(words: tuple[str, ...], entry: tuple[str, ...]) -> bool:
+    """True when `words` occur in `entry` in the same order (not necessarily together)."""
+    it = iter(entry)
+    return all(w in it for w in words)
 
 
 @lru_cache(maxsize=1024)
@@ -334,6 +349,8 @@ def _score_variants(idx: ScreenIndex, target: Target, purpose: str,
         for position, field, raw, text in idx.entries_with(words, short):
             if text.wordset.isdisjoint(wordset) or (short and position in best):
                 continue
+            if factor < 1.0 and len(words) > 1 and not _in_order(words, text.words):
+                continue  # respelt words out of order: "Note deleted" is no "Delete note"
             weight = weights.get(field)
             if weight is None:
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qualgent.agent.intents import Action, Intent
+from qualgent.agent.intents import Action, Intent, Target
 from qualgent.agent.planning.rules.clauses import ACTION_VERBS
 from qualgent.agent.planning.rules.phrases import (
     APPEAR,
@@ -23,7 +23,7 @@ from qualgent.agent.planning.rules.phrases import (
     target_of,
 )
 from qualgent.agent.text import tokens
-from qualgent.drivers.base import Hierarchy
+from qualgent.drivers.base import EDITABLE_KINDS, Hierarchy
 
 _ASSERT_VERB = re.compile(
     r"^(?:verify|check|assert|ensure|confirm|validate|make\s+sure|see|expect|observe|"
@@ -35,6 +35,12 @@ _BODY_TAIL = re.compile(
     r"\s+(?:in|on|within|inside|at|under)\s+(?:the\s+)?(?:list|results|search\s+results|page|"
     r"screen|cart|view|app|dialog|popup|top|bottom|header|toolbar)(?:\s+of\s+the\s+"
     r"(?:screen|page|list))?$", re.I)
+_SAYS = re.compile(r"\s(?:says?|reads?|shows?|displays?|mentions?|asks?|states?|contains?)\s",
+                   re.I)
+# "No notes found", "No products match your search": a message that starts with "No".
+_NO_TEXT = re.compile(
+    r"^no\s+(?:\S+\s+){0,3}?(?:found|match(?:es|ed|ing)?|yet|available|left|here|to\s+show|"
+    r"selected|saved|added|results?\s+found)\b(?!\s+(?:is|are)\s+not\b)", re.I)
 _ATTRIBUTE_NOUNS = frozenset({
     "title", "name", "label", "text", "value", "price", "total", "subtotal", "header",
     "heading", "status", "message", "count", "badge", "quantity", "amount", "balance", "result",
@@ -53,6 +59,42 @@ def _assertion(x: str, quoted: list[str], negative: bool,
 
 def parse_assert(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
+    intents = _parse_assert(c, quoted, screen)
+    if intents and len(intents) == 1:
+        return _errors_on(screen, intents[0]) or intents
+    return intents
+
+
+# "An error", "the error message", "a warning": any message that reads as one.
+_ERROR_ROLE = frozenset({"error", "errors", "warning", "warnings", "problem", "validation",
+                         "failure"})
+_ERROR_TEXT = re.compile(
+    r"\b(?:invalid|incorrect|errors?|failed|failure|wrong|required|denied|unable|cannot|can't|"
+    r"couldn't|could\s+not|not\s+allowed|not\s+valid|try\s+again|too\s+(?:short|long)|"
+    r"must\s+(?:be|contain|have|match)|please\s+(?:enter|fill|provide|choose|select))\b", re.I)
+
+
+def _errors_on(screen: Hierarchy, intent: Intent) -> list[Intent] | None:
+    """A check of "an error" made of the messages on screen that read as errors ("Invalid
+    email or password", "Title is required"): shown, one of them; not shown, none of them.
+    None when the check names something else."""
+    t = intent.target
+    if (t is None or intent.checked is not None or t.exact is False
+            or not tokens(t.phrase) or not set(tokens(t.phrase)) <= _ERROR_ROLE):
+        return None
+    texts = list(dict.fromkeys(
+        e.text for e in screen.elements
+        if e.text and not e.editable and e.kind not in EDITABLE_KINDS
+        and _ERROR_TEXT.search(e.text)))
+    if not texts:
+        return None
+    if intent.action == Action.ASSERT_VISIBLE:
+        return [Intent(Action.ASSERT_VISIBLE, Target.of(texts[0], exact=True))]
+    return [intent, *(Intent(Action.ASSERT_NOT_VISIBLE, Target.of(x, exact=True))
+                      for x in texts)]
+
+
+def _parse_assert(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] | None:
     verbed = _ASSERT_VERB.match(c)
     if not verbed and c.split()[0].lower() in ACTION_VERBS:
         return None  # "Tap the item that shows the price" is a tap
@@ -71,16 +113,22 @@ def parse_assert(c: str, quoted: list[str], screen: Hierarchy,
               r"shouldn't|must\s+not|mustn't)\s+see\s+(?P<x>.+?)(?:\s+anymore)?$", body)
     if m:
         return _assertion(m.group("x"), quoted, True)
+    body = re.sub(r"\s(is|are|be)\s+of$", r" \1 off", body, flags=re.I)  # "is of": a typo
     m = match(rf"^(?P<x>.+?)\s+(?:is|are|should\s+be|must\s+be|will\s+be|becomes?|is\s+now|"
               rf"is\s+turned|is\s+switched|is\s+toggled|should\s+be\s+turned|stays?|remains?)\s+"
               rf"(?P<s>{STATE})$", body)
-    if m:
+    if m and not _SAYS.search(m.group("x")):
         return _assertion(m.group("x"), quoted, False, m.group("s"))
     m = match(rf"^(?P<x>.+?)\s+(?:{NEG_AUX})\s+(?:be\s+|been\s+)?(?:{VISIBLE}|appear(?:ing)?|"
               r"show(?:n|ing)?(?:\s+up)?|exist|be\s+there|pop\s+up|come\s+up|displayed)"
               r"(?:\s+(?:anymore|any\s+more|on\s+(?:the\s+)?screen))?$", body)
     if m:
         return _assertion(m.group("x"), quoted, True)
+    if _NO_TEXT.match(body):
+        # "No products match your search is shown": the words of a message, not a negation
+        x = re.sub(rf"\s+(?:(?:is|are|should\s+be|must\s+be)\s+{VISIBLE}|{APPEAR})$", "",
+                   body, flags=re.I)
+        return _assertion(x, quoted, False)
     m = match(rf"^(?:there\s+(?:is|are)\s+no|there's\s+no|no)\s+(?P<x>.+?)(?:\s+(?:is|are|"
               rf"should\s+be|must\s+be|will\s+be)\s+{VISIBLE})?(?:\s+{APPEAR})?"
               r"(?:\s+(?:anymore|any\s+more))?$", body)
@@ -114,6 +162,7 @@ def parse_assert(c: str, quoted: list[str], screen: Hierarchy,
         return _assertion(m.group("x"), quoted, bool(m.group("neg")))
     m = match(r"^(?P<ctx>.+?)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|shouldn't|must\s+not|"
               r"no\s+longer)\s+)?(?P<v>shows?|displays?|reads?|says?|contains?|equals?|"
+              r"mentions?|asks?|states?|includes?|lists?|"
               r"should\s+(?:show|display|read|say|contain|equal|be)|is\s+equal\s+to|matches|"
               r"is|are|has|have)\s+(?P<x>.+)$", body)
     if m and (verbed or not re.match(r"(?:is|are|has|have)$", m.group("v"), re.I)):

@@ -9,7 +9,9 @@ rewritten into the sentence the other rules read:
 - a verb ("Tap: Sign in"): the verb and the rest; a typing verb with its field ("Enter email:
   x"): typing the rest into that field;
 - the name of an input on screen ("Email: demo@example.com"): typing the rest into it;
-- a rest that is itself an instruction ("Note: tap Sign in first"): the rest.
+- a state ("Dark theme: off"): a check of the switch;
+- after "Note", "Step", "Action" and the like, an instruction ("Note: tap Sign in first"):
+  the instruction.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from qualgent.agent.intents import Target
 from qualgent.agent.matching import find
 from qualgent.agent.planning.rules.clauses import ACTION_VERBS, VERBS, base_verb
-from qualgent.agent.planning.rules.phrases import PLACEHOLDER_RE, restore
+from qualgent.agent.planning.rules.phrases import PLACEHOLDER_RE, STATE, restore
 from qualgent.drivers.base import Hierarchy
 
 _LABELLED = re.compile(
@@ -31,6 +33,8 @@ _EXPECT_LABEL = re.compile(
     r"expectation|results?|outcome|output|then|and\s+then|assert(?:ion)?|check(?:point)?|"
     r"verif(?:y|ication)|validat(?:e|ion)|confirm|ensure|expect|should\s+(?:see|show)|"
     r"must\s+(?:see|show)|(?:i\s+)?see|pass(?:es)?\s+if|acceptance(?:\s+criteria)?)$", re.I)
+_NOTE_LABEL = re.compile(r"^(?:note|nb|tip|hint|action|actions|step|todo|to\s+do|do|"
+                         r"instruction|next|finally|first|now|then)$", re.I)
 _TYPE_VERBS = frozenset({"type", "enter", "input", "write", "fill", "put", "insert", "paste",
                          "provide"})
 
@@ -53,9 +57,12 @@ def relabel(clause: str, quoted: list[str], screen: Hierarchy) -> str:
         return f"enter {rest} into {field}"
     if first in VERBS:
         return f"{first} {rest}" if len(words) == 1 else clause
+    if re.fullmatch(STATE, rest.strip(" ."), re.I):
+        return f"verify {label} is {rest.strip(' .')}"  # "Dark theme: off"
     if find(screen, Target.of(restore(label, quoted)), "type") is not None:
         return f"enter {rest} into {label}"
     head = re.match(r"([A-Za-z][\w-]*)", rest)
-    if head and base_verb(head.group(1)) in ACTION_VERBS and not PLACEHOLDER_RE.match(rest):
-        return rest
+    if (_NOTE_LABEL.match(label) and head and base_verb(head.group(1)) in ACTION_VERBS
+            and not PLACEHOLDER_RE.match(rest)):
+        return rest  # "Note: tap Sign in first"
     return f"verify {rest}"

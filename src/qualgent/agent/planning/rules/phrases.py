@@ -105,7 +105,7 @@ def match(pattern: str, text: str) -> re.Match[str] | None:
 # ---------------------------------------------------------------------- visible, on, off
 
 VISIBLE = (r"(?:visible|shown|displayed|present|on\s+(?:the\s+)?screen|there|showing|"
-            r"seen|in\s+view|available|rendered)")
+            r"seen|in\s+view|available|rendered|listed|included|on\s+display|on\s+the\s+page)")
 APPEAR = (r"(?:appears?|appeared|should\s+appear|will\s+appear|shows\s+up|should\s+show\s+up|"
            r"exists?|should\s+exist|is\s+showing|pops\s+up|comes\s+up)")
 NEG_AUX = r"(?:is|are|should|must|does|do|will|has|have|did|can|could)(?:\s+not|n't)|won't"
