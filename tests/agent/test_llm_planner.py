@@ -8,6 +8,7 @@ numbered element list in the prompt and picks the element whose words the step n
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from qualgent.agent import RulePlanner, RunOutcome, run_steps
+from qualgent.agent import RulePlanner, RunOutcome, Target, run_steps
 from qualgent.agent.audit import compare
 from qualgent.agent.llm.client import AnthropicMessages, OpenAIChat
 from qualgent.agent.llm.planner import LLMPlanner
+from qualgent.drivers.base import Bounds, Element, ElementKind, Hierarchy
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.demo import SEARCH_AND_CHECK_OUT, SIGN_IN
 from tests.fakes.llm import FakeAnthropic, FakeOpenAI, message_texts, tool_name
@@ -479,3 +481,22 @@ def test_cached_replay_and_audit_of_a_model_planned_run(demo_apk: Path,
     healed = [i for i, s in enumerate(rules.steps) if s.replay == "healed"]
     assert healed == [7, 12]
 
+
+
+def test_a_poor_screen_is_sent_with_a_screenshot(openai_fake: FakeOpenAI) -> None:
+    """A canvas with one unlabelled control (a game, a webview): the list says too little."""
+    png = b"\x89PNG\r\n\x1a\nfake"
+    screen = Hierarchy(1080, 2400, (
+        Element("image", Bounds(0, 0, 1080, 2400), id="canvas", clickable=True),
+        Element("text", Bounds(0, 0, 1080, 100)),  # nothing to say: left out of the list
+    ), "com.example.game")
+    openai_fake.respond(lambda request: answer(act("tap", 1)))
+    planner = LLMPlanner(client_for(openai_fake))
+    planner.use_screenshots(lambda: png)
+    [intent] = planner.plan("Tap the play button", screen)
+    assert intent.target == Target("canvas", True, frozenset({ElementKind.IMAGE}))
+    content = openai_fake.requests[0].json["messages"][-1]["content"]
+    assert "[1] image id=canvas" in content[0]["text"] and "[2]" not in content[0]["text"]
+    assert content[1]["image_url"]["url"] == "data:image/png;base64," + \
+        base64.b64encode(png).decode()
+    assert planner.take_usage().calls == 1 and planner.take_usage() is None
