@@ -294,7 +294,8 @@ class LLMPlanner:
 
 class HybridPlanner:
     """The rules first; the model only where they fall short: a step the rules do not
-    understand, a target the executor cannot find for an action, and a check of unquoted
+    understand, a target the executor cannot find for an action (once the rules' own
+    `recover`, if they have one, has nothing more to try), and a check of unquoted
     words that does not hold literally ("the cart is empty"), which the model judges. A check
     of quoted words ('"Order confirmed" is shown') or of a toggle's state stays literal."""
 
@@ -340,6 +341,11 @@ class HybridPlanner:
         if isinstance(failure, ExpectationFailed) and self._judgeable(failed):
             return [Intent(Action.JUDGE, value=failed.clause or step, clause=failed.clause),
                     *pending]
+        rules_recover = getattr(self.rules, "recover", None)  # the rules' own remedies first
+        if rules_recover is not None:
+            instead = rules_recover(step, screen, failed, failure, done, pending)
+            if instead is not None:
+                return instead
         if isinstance(failure, TargetNotFound) and not failed.is_assertion:
             self._model_step = True
             return self.llm.take_over(step, screen, done, failure.reason)
