@@ -46,7 +46,10 @@ _PURPOSE_BONUS = 0.05
 GENERIC_ITEMS = frozenset({
     "result", "results", "item", "items", "product", "products", "entry", "entries", "row",
     "rows", "option", "options", "one", "search", "card", "cards", "element", "listing",
-    "listings", "article", "articles", "post", "posts", "message", "messages",
+    "listings", "article", "articles", "post", "posts", "message", "messages", "note", "notes",
+    "photo", "photos", "contact", "contacts", "order", "orders", "task", "tasks", "event",
+    "events", "file", "files", "song", "songs", "video", "videos", "conversation", "chat",
+    "chats", "thread", "threads", "record", "records", "place", "places", "story", "stories",
 })
 
 

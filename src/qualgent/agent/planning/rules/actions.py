@@ -29,11 +29,12 @@ from qualgent.agent.planning.rules.phrases import (
     unquote,
 )
 from qualgent.agent.text import tokens
-from qualgent.drivers.base import Hierarchy
+from qualgent.drivers.base import ElementKind, Hierarchy
 
 # --- SMS codes -----------------------------------------------------------------------------
 
-_CODE_WORDS = (r"(?:(?:sms|otp|one[- ]time|verification|security|confirmation|login|sign[- ]in|"
+_CODE_WORDS = (r"(?:(?:newest|latest|new|last|most\s+recent|fresh|current|sms|otp|one[- ]time|"
+               r"verification|security|confirmation|login|sign[- ]in|"
                r"auth(?:entication)?|2fa|mfa|received|text|\d+[- ]digit|six[- ]digit|"
                r"four[- ]digit)\s+)*(?:code|otp|pin|passcode|password)")
 _SMS_SOURCE = (r"(?:\s+(?:from|in|sent\s+(?:to\s+(?:me\s+|the\s+phone\s+)?)?(?:by|via|in|as)?|"
@@ -331,6 +332,7 @@ def parse_key(c: str, quoted: list[str], screen: Hierarchy,
 
 def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
+    c = re.sub(r"\s+(?:again|once\s+more|back)$", "", c, flags=re.I)
     m = (match(r"^(?:turn|switch|toggle|flip|set)\s+(?P<s>on|off)\s+(?P<x>.+)$", c)
          or match(r"^(?:turn|switch|toggle|flip)\s+(?P<x>.+?)\s+(?P<s>on|off)$", c)
          or match(rf"^(?:set|switch|toggle|turn)\s+(?P<x>.+?)\s+to\s+"
@@ -395,6 +397,9 @@ def parse_type(c: str, quoted: list[str], screen: Hierarchy,
     if not m:
         return None
     rest = m.group("rest").strip()
+    if re.match(r"^in\s+\S+$|^in\s+(?!the\b|to\b)\S+(?:\s+\S+)?$", rest, re.I) and not \
+            _fieldlike(rest[3:], quoted, screen):
+        rest = rest[3:]  # "type in speaker": the words typed in
     is_search = c.lower().startswith("search")
     m2 = match(r"^(?P<a>.+?)\s+as\s+(?:the\s+|an?\s+|my\s+)?(?P<b>.+)$", rest)
     if m2 and not is_search:
@@ -464,6 +469,63 @@ def parse_tap(c: str, quoted: list[str], screen: Hierarchy,
     x = re.sub(r"\s+to\s+(?:open|go|navigate|continue|proceed|submit|confirm)\b.*$", "", x,
                flags=re.I) if not on_screen(screen, unquote(x, quoted)[0], 0.97) else x
     return [Intent(Action.TAP, target_of(x, quoted, screen=screen), count=count)]
+
+
+# --- dialogs and prompts -------------------------------------------------------------------
+
+_YES = ("Allow", "While using the app", "Only this time", "Allow all the time", "OK", "Accept",
+        "Yes", "Continue", "Confirm", "Grant", "Agree", "I agree", "Got it")
+_NO = ("Don't allow", "Deny", "Decline", "No", "Not now", "No thanks", "Reject", "Cancel",
+       "Dismiss")
+_CLOSE = ("OK", "Close", "Dismiss", "Got it", "Done", "Cancel", "Not now", "No thanks")
+_DIALOG_WORDS = (r"(?:the\s+|this\s+|that\s+|it|them|all)?\s*(?:[\w-]+\s+){0,3}?"
+                 r"(?:permissions?|prompt|dialog|request|popup|pop-up|alert|message|notice|"
+                 r"banner|access|it|them|terms|modal|sheet|warning|deletion|change|changes|"
+                 r"action|one)?")
+
+
+def parse_dialog(c: str, quoted: list[str], screen: Hierarchy,
+                 prev: list[Intent]) -> list[Intent] | None:
+    """"Accept the permission", "Deny the location prompt", "Dismiss the alert", "allow
+    them", "Confirm the deletion", "confirm with Delete": the dialog button that says so."""
+    m = match(r"^(?:confirm|accept|answer|respond)\s+(?:with|by\s+(?:tapping|pressing|"
+              r"clicking|choosing|selecting))\s+(?P<x>.+)$", c)
+    if m:
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted))]
+    m = match(rf"^(?P<v>accept|allow|grant|approve|agree\s+to|ok|deny|decline|reject|refuse|"
+              rf"block|dismiss|close|acknowledge|confirm)\s*(?P<x>{_DIALOG_WORDS})$", c)
+    if not m:
+        return None
+    v, x = m.group("v").lower(), m.group("x").strip()
+    if v == "confirm":
+        # "Confirm the deletion": the button named like it ("Delete"); else it is a check
+        stem = tokens(x)[-1][:5] if tokens(x) else ""
+        for e in screen.elements:
+            if (stem and e.clickable and e.text and e.kind == ElementKind.BUTTON
+                    and tokens(e.text) and tokens(e.text)[0].startswith(stem)):
+                return [Intent(Action.TAP, Target.of(e.text, exact=True))]
+        names = _YES
+        if not x or x.lower() in ("it", "this", "that"):
+            pass
+        else:
+            return None
+    elif v in ("deny", "decline", "reject", "refuse", "block"):
+        names = _NO
+    elif v in ("dismiss", "close", "acknowledge"):
+        if x and not re.search(r"alert|dialog|popup|pop-up|message|notice|banner|prompt|modal|"
+                               r"sheet|warning|it|this|that", x, re.I):
+            return None  # "Close the Settings": not a dialog
+        names = _CLOSE
+    else:
+        names = _YES
+    for name in names:
+        for mm in candidates(screen, Target.of(name, exact=True), "tap"):
+            if mm.score >= 0.97 and (mm.element.clickable
+                                     or mm.element.kind == ElementKind.BUTTON):
+                return [Intent(Action.TAP, Target.of(mm.value, exact=True))]
+    if v in ("dismiss", "close", "acknowledge") and not x:
+        return None
+    return [Intent(Action.TAP, Target.of(names[0], exact=True))]
 
 
 def fallback_tap(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] | None:

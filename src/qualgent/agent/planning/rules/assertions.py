@@ -162,7 +162,7 @@ def _parse_assert(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] 
         return _assertion(m.group("x"), quoted, bool(m.group("neg")))
     m = match(r"^(?P<ctx>.+?)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|shouldn't|must\s+not|"
               r"no\s+longer)\s+)?(?P<v>shows?|displays?|reads?|says?|contains?|equals?|"
-              r"mentions?|asks?|states?|includes?|lists?|"
+              r"mentions?|asks?|includes?|lists?|"
               r"should\s+(?:show|display|read|say|contain|equal|be)|is\s+equal\s+to|matches|"
               r"is|are|has|have)\s+(?P<x>.+)$", body)
     if m and (verbed or not re.match(r"(?:is|are|has|have)$", m.group("v"), re.I)):

@@ -55,6 +55,13 @@ _SEPARATOR = re.compile(
     r"|\s*,\s*|\s*;\s*|(?<=[a-z\x00)])[.!?]\s+",
     re.I,
 )
+_PREDICATE_END = re.compile(
+    r"\s(?:is|are|be|stays?|remains?)\s+(?:now\s+|still\s+)?(?:visible|shown|displayed|present|"
+    r"listed|on|off|enabled|disabled|checked|unchecked|selected|empty|gone|hidden)$", re.I)
+# "On the welcome screen, press Get started", "In the Name field, type Alex": where, then what.
+_LEADING_PLACE = re.compile(
+    r"^(?P<pp>(?:on|in|from|at|inside|within|under|using|via)\s+[^,\x00]{1,60}?),\s*"
+    r"(?P<rest>[A-Za-z].*)$", re.I | re.S)
 _HARD_SEPARATOR = re.compile(r"^\s*;\s*$")
 _MODAL_CLAUSE = re.compile(r"\b(?:should|must)\b", re.I)
 _QUOTED_ASSERT = re.compile(
@@ -182,6 +189,7 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
     text = _NUMBERING.sub("", text.strip())
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"[.!?]+$", "", text).strip()
+    text = _place_last(text)
     clauses: list[str] = []
     start = 0
     prefix = ""
@@ -199,7 +207,7 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
             start = m.end()
             continue
         verb = strip_lead(prefix + left).split(" ", 1)[0].lower()
-        if (verb in _TYPE_VERBS and re.search(r"\s(?:into|in|on)\s+\S", left, re.I)
+        if (verb in _TYPE_VERBS and re.search(r"\s(?:into|in|on|as)\s+\S", left, re.I)
                 and _ELLIPTIC_TYPE.match(_next_piece(rest))):
             # "Enter 'a' in Email and 'b' in Password": the verb carries over
             clauses.append(prefix + left)
@@ -210,7 +218,22 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
 
 
 _TYPE_VERBS = frozenset({"type", "enter", "input", "write", "put", "insert"})
-_ELLIPTIC_TYPE = re.compile(r"^\s*(?:\x00\d+\x00|[^\s\x00]+)\s+(?:into|in|on)\s+\S", re.I)
+
+
+def _place_last(text: str) -> str:
+    """A leading "where" phrase dropped, or, naming a field before typing, moved to the end:
+    "In the Name field, type Alex" -> "type Alex into the Name field"."""
+    m = _LEADING_PLACE.match(text)
+    if not m or base_verb(m.group("rest").split()[0]) not in VERBS:
+        return text
+    rest, pp = m.group("rest"), m.group("pp")
+    verb = base_verb(rest.split()[0])
+    if (verb in _TYPE_VERBS and re.search(r"\b(?:field|input|box|area)$", pp, re.I)
+            and not re.search(r"\s(?:into|in|on)\s", rest, re.I)):
+        place = re.sub(r"^\w+\s+", "", pp)
+        return f"{rest} into {place}"
+    return rest
+_ELLIPTIC_TYPE = re.compile(r"^\s*(?:\x00\d+\x00|[^\s\x00]+)\s+(?:into|in|on|as)\s+\S", re.I)
 
 
 def _next_piece(rest: str) -> str:
@@ -232,6 +255,8 @@ def _accept_split(left: str, sep: str, rest: str, screen: Hierarchy | None,
         rw = tokens(restore(rest, quoted))
         if lw and rw and index(screen).contains_phrase((lw[-1], "and", rw[0])):
             return False
+    if _PREDICATE_END.search(left) and _PREDICATE_END.search(_next_piece(rest)):
+        return True  # "Verify Home is shown and the Cart tab is visible": two checks
     first = base_verb(words[0])
     if first in VERBS:
         # "Terms and Conditions is visible" would not get here: "conditions" is no verb.

@@ -25,7 +25,7 @@ from qualgent.agent.planning.rules.phrases import PLACEHOLDER_RE, STATE, restore
 from qualgent.drivers.base import Hierarchy
 
 _LABELLED = re.compile(
-    r"^(?P<label>[^\W\d_][\w'\u2019/ ]{0,40}?)\s*"
+    r"^(?P<label>[^\W\d_][\w'\u2019/ -]{0,40}?)\s*"
     r"(?::\s+|:(?=\s*\x00)|\s*(?:->|=>|\u2192|\u21d2|==?)\s*|\s+[-\u2013\u2014]+\s+)"
     r"(?P<rest>\S.*)$", re.S)
 _EXPECT_LABEL = re.compile(

@@ -124,9 +124,14 @@ _ORDINAL_RE = re.compile(
     r"^(?:the\s+)?(?P<o>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last"
     r"|\d+(?:st|nd|rd|th))\s+(?P<rest>.+)$", re.I)
 _TARGET_TAIL = re.compile(
-    r"\s+(?:(?:on|in|at|from|of)\s+(?:the\s+)?(?:screen|page|list|top|bottom|menu|toolbar|"
-    r"dialog|popup|header|footer|navigation bar|nav bar|tab bar|bottom bar|bottom navigation|"
-    r"keyboard|form|app|results?)(?:\s+of\s+the\s+(?:screen|page))?|again|now|once more)$",
+    r"\s+(?:(?:on|in|at|from|of|near|using|via|through|with)\s+(?:the\s+)?(?:very\s+)?"
+    r"(?:screen|page|list|top|bottom|menu|toolbar|dialog|popup|header|footer|navigation bar|"
+    r"nav bar|tab bar|bottom bar|bottom navigation|keyboard|form|app|results?|top right|"
+    r"top left|bottom right|bottom left|right|left|corner|end)"
+    r"(?:\s+(?:at|of|on|in)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}?(?:screen|page|list|note|form|"
+    r"dialog|card|view|app|bottom|top|details?|product|item|sheet))*"
+    r"|again|now|once more|(?:in\s+order\s+)?to\s+(?:log|sign)\s+(?:in|out|up)|"
+    r"to\s+(?:continue|proceed|confirm|submit|finish|log\s+in|check\s+out|save|start|go\s+on))$",
     re.I)
 
 

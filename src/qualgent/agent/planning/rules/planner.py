@@ -8,10 +8,18 @@ but is the label of something tappable on screen is a tap on it ("Add to cart").
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from qualgent.agent.intents import Action, Intent, NotUnderstood, StepFailure, TargetNotFound
+from qualgent.agent.intents import (
+    Action,
+    Intent,
+    NotUnderstood,
+    StepFailure,
+    Target,
+    TargetNotFound,
+)
 from qualgent.agent.matching import describe, editable_elements, find
 from qualgent.agent.planning.rules import actions, assertions
 from qualgent.agent.planning.rules.clauses import split_clauses, strip_lead
@@ -24,7 +32,8 @@ Rule = Callable[[str, list[str], Hierarchy, list[Intent]], "list[Intent] | None"
 
 RULES: tuple[Rule, ...] = (
     actions.parse_sms, actions.parse_launch, actions.parse_back, actions.parse_wait,
-    actions.parse_scroll, actions.parse_key, actions.parse_toggle, assertions.parse_assert,
+    actions.parse_scroll, actions.parse_key, actions.parse_toggle, actions.parse_dialog,
+    assertions.parse_assert,
     actions.parse_type, actions.parse_clear, actions.parse_tap,
 )
 
@@ -40,6 +49,7 @@ class RulePlanner:
 
     def __init__(self) -> None:
         self._seen: deque[Hierarchy] = deque(maxlen=SCREENS_REMEMBERED)
+        self._last: Target | None = None  # what "it" refers to
 
     def plan(self, step: str, screen: Hierarchy) -> list[Intent]:
         if not self._seen or self._seen[-1] != screen:
@@ -58,6 +68,10 @@ class RulePlanner:
                     break
             if intents is None:
                 intents = actions.fallback_tap(clause, quoted, screen)
+            if (intents is None and out and out[-1].action == Action.TAP
+                    and len(clause.split()) <= 5 and _LABEL_START.match(clause)):
+                # "Tap Get started and then Allow": the verb carries over to the next label
+                intents = actions.parse_tap(f"tap {clause}", quoted, screen, out)
             if intents is None:
                 shown = restore(raw, quoted)
                 raise NotUnderstood(
@@ -66,10 +80,22 @@ class RulePlanner:
                     f"that. The screen shows: {describe(screen)}."
                 )
             src = restore(raw, quoted)
-            out.extend(_with_clause(i, src) for i in intents)
+            out.extend(_with_clause(self._referent(i), src) for i in intents)
         if not out:
             raise NotUnderstood(f"The step \"{step}\" has no instruction in it.")
         return out
+
+    def _referent(self, intent: Intent) -> Intent:
+        """"Turn it off again": "it" is what the last tap or typing named (this step or an
+        earlier one)."""
+        t = intent.target
+        if t is not None and t.phrase.lower() in _PRONOUNS and self._last is not None:
+            t = self._last
+            intent = Intent(intent.action, t, intent.value, intent.seconds, intent.checked,
+                            intent.submit, intent.count, intent.clause)
+        if t is not None and intent.action in _RETRIED and not t.generic:
+            self._last = t
+        return intent
 
     def recover(self, step: str, screen: Hierarchy, failed: Intent, failure: StepFailure,
                 done: Sequence[Intent], pending: Sequence[Intent]) -> list[Intent] | None:
@@ -95,6 +121,8 @@ BACK_LOOKS = 3  # how many times a step may go back looking for its target
 SCREENS_REMEMBERED = 30  # the screens steps started on, where a target may have been seen
 _LOOKING_BACK = "(going back to look for it)"
 _RETRIED = frozenset({Action.TAP, Action.TYPE, Action.CLEAR})
+_LABEL_START = re.compile(r"^(?:the\s+)?(?:[A-Z]|\x00)")  # a name, not a verb: "Allow"
+_PRONOUNS = frozenset({"it", "that", "this", "them", "that one", "this one", "the same"})
 
 
 def _shows(screen: Hierarchy, intent: Intent) -> bool:
