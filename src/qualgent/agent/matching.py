@@ -42,6 +42,7 @@ _FIELD_WEIGHT = {
 }
 ACCEPT = {"tap": 0.62, "type": 0.62, "see": 0.78}  # "see": assertions, waits, scrolling to
 _KIND_BONUS = 0.2
+_OTHER_KIND_BAR = 0.9  # an element of another kind than the one named must match this well
 _PURPOSE_BONUS = 0.05
 GENERIC_ITEMS = frozenset({
     "result", "results", "item", "items", "product", "products", "entry", "entries", "row",
@@ -366,6 +367,8 @@ def _score_variants(idx: ScreenIndex, target: Target, purpose: str,
             rank = score
             if _kind_ok(el, target.kinds):
                 rank += _KIND_BONUS
+            elif target.kinds and score < _OTHER_KIND_BAR:
+                continue  # "the Cart tab" is not the "Add to cart" button
             if purpose == "tap" and (el.clickable or el.editable or el.kind in TOGGLE_KINDS):
                 rank += _PURPOSE_BONUS
             old = best.get(position)

@@ -29,7 +29,7 @@ from qualgent.agent.planning.rules.phrases import (
     unquote,
 )
 from qualgent.agent.text import tokens
-from qualgent.drivers.base import ElementKind, Hierarchy
+from qualgent.drivers.base import EDITABLE_KINDS, ElementKind, Hierarchy
 
 # --- SMS codes -----------------------------------------------------------------------------
 
@@ -338,14 +338,19 @@ def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
          or match(rf"^(?:set|switch|toggle|turn)\s+(?P<x>.+?)\s+to\s+"
                   rf"(?P<s>{STATE}|true|false)$", c))
     if m:
-        x = m.group("x")
-        return [Intent(Action.TAP, target_of(x, quoted), checked=STATE_WORDS[m.group("s").lower()])]
+        x, first = _elsewhere(m.group("x"), quoted, screen)
+        return [*first, Intent(Action.TAP, target_of(x, quoted),
+                               checked=STATE_WORDS[m.group("s").lower()])]
     m = match(r"^(?P<v>enable|disable|activate|deactivate)\s+(?P<x>.+)$", c)
     if m:
         on = m.group("v").lower() in ("enable", "activate")
-        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=on)]
+        x, first = _elsewhere(m.group("x"), quoted, screen)
+        return [*first, Intent(Action.TAP, target_of(x, quoted), checked=on)]
     m = match(r"^(?:check|tick|mark)\s+(?P<x>.+?\s+(?:checkbox|check\s+box|box|option))$", c)
     if m:
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
+    m = match(r"^(?:check|tick)\s+(?P<x>.+)$", c)
+    if m and _tick_in_form(m.group("x"), quoted, screen):
         return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
     m = match(r"^(?:uncheck|untick|unmark|deselect|unselect)\s+(?P<x>.+)$", c)
     if m:
@@ -354,6 +359,20 @@ def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
     if m:
         return [Intent(Action.TAP, target_of(m.group("x"), quoted))]
     return None
+
+
+def _tick_in_form(x: str, quoted: list[str], screen: Hierarchy) -> bool:
+    """"Check Share with my team" on a long form: a box to tick further down, not a check of
+    text, when it names nothing on screen (a check of text not shown could only fail) and the
+    screen is a form that scrolls."""
+    phrase, _ = unquote(x, quoted)
+    if re.search(r"\b(?:is|are|was|has|have|shows?|says?|reads?|contains?|that|if|whether|for|"
+                 r"no|not)\b", phrase, re.I):
+        return False
+    if candidates(screen, Target.of(phrase), "see") or on_screen(screen, phrase, 0.8):
+        return False
+    inputs = sum(1 for e in screen.elements if e.editable or e.kind in EDITABLE_KINDS)
+    return inputs >= 2 and any(e.scrollable for e in screen.elements)
 
 
 # --- typing --------------------------------------------------------------------------------
@@ -451,6 +470,36 @@ def parse_clear(c: str, quoted: list[str], screen: Hierarchy,
 _TAP = (r"(?:tap|click|press|select|choose|pick|hit|touch|push|open|double[- ]?tap|"
         r"double[- ]?click|long[- ]?press|long[- ]?tap|go\s+to|navigate\s+to|switch\s+to|"
         r"head\s+to|move\s+to|visit|jump\s+to|return\s+to)")
+
+
+def parse_find(c: str, quoted: list[str], screen: Hierarchy,
+               prev: list[Intent]) -> list[Intent] | None:
+    """"Look for a coffee grinder", "Find Dark theme": searched for when the screen has a
+    search field, else scrolled to. "Look at the first product": opened."""
+    m = match(r"^(?:look\s+at|have\s+a\s+look\s+at|view|check\s+out|inspect)\s+(?P<x>.+)$", c)
+    if m:
+        return parse_tap(f"tap {m.group('x')}", quoted, screen, prev)
+    m = match(r"^(?:look\s+for|look\s+up|find|locate|search\s+up|hunt\s+for)\s+(?P<x>.+)$", c)
+    if not m:
+        return None
+    x = m.group("x")
+    target = _search_target(screen)
+    if target is not None and not on_screen(screen, unquote(x, quoted)[0]):
+        value = re.sub(r"^(?:an?|the|some)\s+", "", unquote(x, quoted)[0], flags=re.I)
+        return [Intent(Action.TYPE, target, value=value, submit=True)]
+    return [Intent(Action.SCROLL_TO, target_of(x, quoted, assertion=True), value="up")]
+
+
+def _elsewhere(x: str, quoted: list[str], screen: Hierarchy) -> tuple[str, list[Intent]]:
+    """"Dark mode in the Profile tab", "Dark theme in Settings": the tab to open first, when
+    what is named is not on this screen."""
+    m = re.match(r"^(?P<x>.+?)\s+(?:in|on|under|from)\s+(?:the\s+)?(?P<y>[A-Z][\w-]*"
+                 r"(?:\s+[A-Z][\w-]*)?)(?:\s+(?P<k>tab|screen|page|section|menu))?$", x)
+    if not m or on_screen(screen, unquote(x, quoted)[0], 0.97):
+        return x, []
+    if on_screen(screen, unquote(m.group("x"), quoted)[0]):
+        return m.group("x"), []  # already there
+    return m.group("x"), [Intent(Action.TAP, Target.of(f"{m.group('y')} tab"))]
 
 
 def parse_tap(c: str, quoted: list[str], screen: Hierarchy,

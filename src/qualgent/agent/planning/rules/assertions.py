@@ -23,7 +23,7 @@ from qualgent.agent.planning.rules.phrases import (
     target_of,
 )
 from qualgent.agent.text import tokens
-from qualgent.drivers.base import EDITABLE_KINDS, Hierarchy
+from qualgent.drivers.base import EDITABLE_KINDS, LIST_KINDS, Hierarchy
 
 _ASSERT_VERB = re.compile(
     r"^(?:verify|check|assert|ensure|confirm|validate|make\s+sure|see|expect|observe|"
@@ -44,7 +44,9 @@ _NO_TEXT = re.compile(
 _ATTRIBUTE_NOUNS = frozenset({
     "title", "name", "label", "text", "value", "price", "total", "subtotal", "header",
     "heading", "status", "message", "count", "badge", "quantity", "amount", "balance", "result",
-    "greeting", "caption", "error", "email", "username",
+    "greeting", "caption", "error", "email", "username", "place", "date", "time", "location",
+    "version", "city", "address", "phone", "author", "weather", "subject", "state",
+    "description", "temperature", "score", "rating", "size", "color", "colour", "level",
 })
 
 
@@ -61,8 +63,28 @@ def parse_assert(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
     intents = _parse_assert(c, quoted, screen)
     if intents and len(intents) == 1:
-        return _errors_on(screen, intents[0]) or intents
+        return _errors_on(screen, intents[0]) or _list_on(screen, intents[0]) or intents
     return intents
+
+
+_LIST_WORDS = frozenset({"list", "lists", "results", "result", "items", "products", "notes",
+                         "entries", "feed", "search", "product", "note", "item", "rows"})
+
+
+def _list_on(screen: Hierarchy, intent: Intent) -> list[Intent] | None:
+    """A check that "the product list is shown" made of the first item of the list on screen;
+    None when the check names something else or the screen lists nothing."""
+    t = intent.target
+    words = tokens(t.phrase) if t is not None else ()
+    if (intent.action != Action.ASSERT_VISIBLE or intent.checked is not None or not words
+            or not set(words) <= _LIST_WORDS or not {"list", "results", "feed"} & set(words)):
+        return None
+    items = [e for e in screen.elements if e.kind in LIST_KINDS and (e.text or e.description)]
+    if not items:
+        return None
+    first = min(items, key=lambda e: (e.bounds.top, e.bounds.left))
+    return [Intent(Action.ASSERT_VISIBLE, Target.of(first.text or first.description or "",
+                                                    exact=True))]
 
 
 # "An error", "the error message", "a warning": any message that reads as one.
@@ -167,13 +189,15 @@ def _parse_assert(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] 
               r"is|are|has|have)\s+(?P<x>.+)$", body)
     if m and (verbed or not re.match(r"(?:is|are|has|have)$", m.group("v"), re.I)):
         x = m.group("x")
-        ctx_words = tokens(restore(m.group("ctx"), quoted))
+        ctx = re.sub(r"\s+(?:shown|displayed|listed|here|there|on\s+(?:the\s+)?screen)$", "",
+                     m.group("ctx"), flags=re.I)
+        ctx_words = tokens(restore(ctx, quoted))
         if (re.match(r"(?:is|are)$", m.group("v"), re.I) and not PLACEHOLDER_RE.search(x)
                 and not re.search(r"\d", x)
                 and not (ctx_words and ctx_words[-1] in _ATTRIBUTE_NOUNS)):
             # "the order is placed", "the cart is empty": the words together, not "placed";
             # but "the page title is Cart": the value
-            return _assertion(f"{m.group('ctx')} {x}", quoted, False)
+            return _assertion(f"{ctx} {x}", quoted, False)
         return _assertion(x, quoted, bool(m.group("neg")))
     if verbed:
         return _assertion(body, quoted, False)

@@ -60,7 +60,8 @@ _PREDICATE_END = re.compile(
     r"listed|on|off|enabled|disabled|checked|unchecked|selected|empty|gone|hidden)$", re.I)
 # "On the welcome screen, press Get started", "In the Name field, type Alex": where, then what.
 _LEADING_PLACE = re.compile(
-    r"^(?P<pp>(?:on|in|from|at|inside|within|under|using|via)\s+[^,\x00]{1,60}?),\s*"
+    r"^(?P<pp>(?:on|in|from|at|inside|within|under|using|via|when|once|after|as\s+soon\s+as|"
+    r"if)\s+[^,\x00]{1,60}?),\s*"
     r"(?P<rest>[A-Za-z].*)$", re.I | re.S)
 _HARD_SEPARATOR = re.compile(r"^\s*;\s*$")
 _MODAL_CLAUSE = re.compile(r"\b(?:should|must)\b", re.I)
@@ -158,7 +159,7 @@ def strip_lead(clause: str, screen: Hierarchy | None = None) -> str:
 _GRAMMAR_WORDS = ("visible", "shown", "displayed", "display", "displays", "appears", "appear",
                   "present", "should", "until", "screen", "seconds", "disappears", "enabled",
                   "disabled", "checked", "unchecked", "button", "field", "times", "showing",
-                  "contains", "invisible", "hidden", "minutes", "message", "loaded")
+                  "contains", "invisible", "hidden", "minutes", "message", "loaded", "back")
 _WORD_RE = re.compile(r"(?<![\w\x00])[A-Za-z]{4,}(?![\w\x00])")
 
 
@@ -169,7 +170,7 @@ def _grammar_word(w: str) -> str | None:
     if not w.islower() or w in _GRAMMAR_WORDS or w in VERBS or w in _NOT_VERBS:
         return None
     found = {g for g in _GRAMMAR_WORDS
-             if len(g) >= 5 and (len(w) != len(g) or sorted(w) == sorted(g))
+             if (len(g) >= 5 and len(w) != len(g) or sorted(w) == sorted(g))
              and w.rstrip("s") != g.rstrip("s") and one_edit(w, g)}
     return found.pop() if len(found) == 1 else None
 

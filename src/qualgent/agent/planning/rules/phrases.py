@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from qualgent.agent.intents import Target
-from qualgent.agent.matching import candidates
+from qualgent.agent.matching import GENERIC_ITEMS, candidates
 from qualgent.drivers.base import Hierarchy
 
 # ----------------------------------------------------------------------------- quotes
@@ -126,7 +126,8 @@ _ORDINAL_RE = re.compile(
 _TARGET_TAIL = re.compile(
     r"\s+(?:(?:on|in|at|from|of|near|using|via|through|with)\s+(?:the\s+)?(?:very\s+)?"
     r"(?:screen|page|list|top|bottom|menu|toolbar|dialog|popup|header|footer|navigation bar|"
-    r"nav bar|tab bar|bottom bar|bottom navigation|keyboard|form|app|results?|top right|"
+    r"nav bar|tab bar|bottom bar|bottom navigation(?: bar)?|navigation|bottom tabs?|tabs|"
+    r"keyboard|form|app|results?|top right|"
     r"top left|bottom right|bottom left|right|left|corner|end)"
     r"(?:\s+(?:at|of|on|in)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}?(?:screen|page|list|note|form|"
     r"dialog|card|view|app|bottom|top|details?|product|item|sheet))*"
@@ -175,7 +176,15 @@ def _strip_role(t: str) -> str:
     return rest
 
 
+_NAMED = re.compile(r"^(?:the\s+|a\s+|an\s+)?(?P<k>[\w-]+\s+)?(?:labell?ed|called|named|titled|"
+                    r"marked|that\s+says|saying|reading)\s+(?P<x>.+)$", re.I)
+
+
 def _role_kind_last(t: str) -> str:
+    n = _NAMED.match(t)
+    if n:  # "the switch labelled Dark theme" -> "Dark theme switch"
+        k = (n.group("k") or "").strip().lower()
+        return f"{n.group('x')} {k}" if k in _KIND_MOVES else n.group("x")
     m = _KIND_LEAD.match(t)
     if not m or not re.search(r"[^\W\d_]|\d", m.group("rest")):
         return t
@@ -210,6 +219,11 @@ def target_of(text: str, quoted: list[str], *, assertion: bool = False,
         return Target.of(phrase, exact=True)  # kind words are dealt with: match as written
     t = _role_kind_last(t)
     phrase, exact = unquote(t, quoted)
+    if screen is not None and not exact and not on_screen(screen, phrase):
+        m = re.match(r"^(?:the\s+)?(?P<x>.+?)\s+(?P<n>[a-z]+)$", phrase)
+        if (m and m.group("n") in GENERIC_ITEMS and not _ORDINAL_RE.match(phrase)
+                and on_screen(screen, m.group("x"))):
+            return Target.of(m.group("x"))
     if ordinal_ok and not exact:
         m = _ORDINAL_RE.match(phrase)
         if m:

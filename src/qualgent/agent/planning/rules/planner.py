@@ -34,7 +34,7 @@ RULES: tuple[Rule, ...] = (
     actions.parse_sms, actions.parse_launch, actions.parse_back, actions.parse_wait,
     actions.parse_scroll, actions.parse_key, actions.parse_toggle, actions.parse_dialog,
     assertions.parse_assert,
-    actions.parse_type, actions.parse_clear, actions.parse_tap,
+    actions.parse_type, actions.parse_clear, actions.parse_find, actions.parse_tap,
 )
 
 
@@ -93,7 +93,7 @@ class RulePlanner:
             t = self._last
             intent = Intent(intent.action, t, intent.value, intent.seconds, intent.checked,
                             intent.submit, intent.count, intent.clause)
-        if t is not None and intent.action in _RETRIED and not t.generic:
+        if t is not None and intent.action in _REFERRED and not t.generic:
             self._last = t
         return intent
 
@@ -121,6 +121,7 @@ BACK_LOOKS = 3  # how many times a step may go back looking for its target
 SCREENS_REMEMBERED = 30  # the screens steps started on, where a target may have been seen
 _LOOKING_BACK = "(going back to look for it)"
 _RETRIED = frozenset({Action.TAP, Action.TYPE, Action.CLEAR})
+_REFERRED = _RETRIED | {Action.SCROLL_TO}
 _LABEL_START = re.compile(r"^(?:the\s+)?(?:[A-Z]|\x00)")  # a name, not a verb: "Allow"
 _PRONOUNS = frozenset({"it", "that", "this", "them", "that one", "this one", "the same"})
 
