@@ -3,16 +3,16 @@ clients against the fake model servers on loopback, on the simulator running the
 
 The fake model is scripted from the request, as a model would work: it reads the step and the
 numbered element list in the prompt and picks the element whose words the step names
-(`ScriptedModel`). What was sent is checked on the wire, and so is every failure path.
+(tests.fakes.scripted_model). What was sent is checked on the wire, and so is every failure
+path.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -24,150 +24,13 @@ from qualgent.agent.llm.planner import LLMPlanner
 from qualgent.drivers.base import Bounds, Element, ElementKind, Hierarchy
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.demo import SEARCH_AND_CHECK_OUT, SIGN_IN
-from tests.fakes.llm import FakeAnthropic, FakeOpenAI, message_texts, tool_name
+from tests.fakes.llm import FakeAnthropic, FakeOpenAI, tool_name
+from tests.fakes.scripted_model import ScriptedModel, Seen, act, answer
 
 from .fakes import fast_options
 
 KEY = "sk-test-3b9c0f1e7d"
 MODEL = "fake-model-1"
-
-# ----------------------------------------------------------------------------- the fake model
-
-_LINE = re.compile(r"^\[(\d+)\] (\S+)(.*)$")
-
-
-@dataclass
-class Seen:
-    """What one request showed the model: the tool asked for, the step (or claim), what was
-    done, a note, and the element lines."""
-
-    tool: str
-    step: str
-    done: list[str]
-    note: str
-    lines: dict[int, str] = field(default_factory=dict)
-    has_image: bool = False
-    retry: str = ""  # what the planner said was wrong with the model's last answer
-
-    def element(self, words: str, kind: str | None = None) -> int:
-        """The number of the element shown with these exact words (text, desc or hint)."""
-        quoted = json.dumps(words)
-        found = [(n, line.split(" ", 2)[1]) for n, line in self.lines.items()
-                 if quoted in line]
-        if kind is not None:
-            found = [(n, k) for n, k in found if k == kind]
-        found.sort(key=lambda f: f[1] not in ("button", "link", "tab", "list_item", "input"))
-        if found:
-            return found[0][0]
-        raise AssertionError(f"no element {words!r} in {self.lines}")
-
-    def shows(self, words: str) -> bool:
-        return any(words.lower() in line.lower() for line in self.lines.values())
-
-
-def seen(request: dict) -> Seen:
-    user = [t for r, t in message_texts(request) if r == "user"][-1]
-    first = next(t for r, t in message_texts(request) if r == "user")  # before corrections
-    head = re.match(r"(?:Step|Claim): (.*)", first)
-    done = re.search(r"Done so far for this step:\n((?:- .*\n?)*)", first)
-    note = re.search(r"Note: (.*)", user)
-    lines = {}
-    for line in first.splitlines():
-        m = _LINE.match(line)
-        if m:
-            lines[int(m.group(1))] = line
-    done_lines = [d[2:] for d in (done.group(1).splitlines() if done else [])]
-    return Seen(tool_name(request) or "", head.group(1) if head else "",
-                [d for d in done_lines if d != "nothing yet"],
-                note.group(1) if note else "", lines, _has_image(request),
-                user if user is not first else "")
-
-
-def _has_image(request: dict) -> bool:
-    for message in request.get("messages") or []:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-                b.get("type") in ("image", "image_url") for b in content):
-            return True
-    return False
-
-
-def act(action: str, element: int | None = None, text: str | None = None,
-        direction: str | None = None, seconds: float | None = None,
-        submit: bool = False) -> dict:
-    return {"action": action, "element": element, "text": text, "direction": direction,
-            "seconds": seconds, "submit": submit}
-
-
-def answer(*actions: dict, status: str = "passed", reason: str = "done",
-           want_screenshot: bool = False) -> dict:
-    return {"actions": list(actions), "status": status, "reason": reason,
-            "want_screenshot": want_screenshot}
-
-
-Handler = Callable[[Seen], dict]
-
-
-def _tap_words(step: str) -> str | None:
-    m = re.match(r"(?:Tap|Open) (?:the )?(.+?)(?: tab| button)?$", step)
-    return m.group(1) if m else None
-
-
-def demo_step(s: Seen) -> dict:
-    """A sensible model's answer for the Demo Shop steps of tests.demo: act on first sight,
-    and, for a step that moves to another screen, look once more before saying passed."""
-    step = s.step
-    if step == "Open the app":
-        return answer(act("launch"))
-    if m := re.match(r'Enter "(.+)" into (\w+)|Type (\S+) in the (\w+) field', step):
-        text, into = (m.group(1), m.group(2)) if m.group(1) else (m.group(3),
-                                                                   m.group(4).title())
-        return answer(act("type", s.element(into), text))
-    if step.startswith("Enter the code from the SMS"):
-        if not s.shows('hint="Code"'):  # still signing in: wait for the code screen
-            return answer(act("wait_for", text="Verify your phone", seconds=5),
-                          status="continue")
-        return answer(act("sms_code", s.element("Code")), act("tap", s.element("Verify")))
-    if step.startswith("Type wireless headphones"):
-        return answer(act("type", s.element("Search products"), "wireless headphones",
-                          submit=True))
-    if step == "Tap the first result":
-        first = min(n for n, line in s.lines.items() if " list_item " in f" {line} ")
-        return answer(act("tap", first))
-    if m := re.match(r"Check (.+)|Verify that (.+)", step):
-        return answer(act("check", text=m.group(1) or m.group(2)))
-    if step == "Go back":
-        return answer(act("back"))
-    if words := _tap_words(step):
-        if s.done:  # looked again after the tap: the step is done
-            return answer(reason=f"{words} was tapped and the screen changed")
-        kind = "tab" if step.endswith(" tab") else None
-        return answer(act("tap", s.element(words, kind)), status="continue")
-    raise AssertionError(f"the scripted model has no answer for {step!r}")
-
-
-def demo_verdict(s: Seen) -> dict:
-    """Judge a claim by the quoted or priced words in it."""
-    m = re.search(r'"(.+?)"|(\$[\d.]+)', s.step)
-    words = (m.group(1) or m.group(2)) if m else s.step
-    holds = s.shows(words)
-    return {"holds": holds, "reason": f"{words!r} is {'' if holds else 'not '}on the screen"}
-
-
-class ScriptedModel:
-    """The fake server's script: `act` requests go to `on_act`, `verdict` ones to
-    `on_verdict`; every request is kept as parsed (`seen`)."""
-
-    def __init__(self, on_act: Handler = demo_step, on_verdict: Handler = demo_verdict) -> None:
-        self.on_act = on_act
-        self.on_verdict = on_verdict
-        self.seen: list[Seen] = []
-
-    def __call__(self, request: dict) -> dict:
-        s = seen(request)
-        self.seen.append(s)
-        return self.on_verdict(s) if s.tool == "verdict" else self.on_act(s)
-
 
 # ----------------------------------------------------------------------------- fixtures
 

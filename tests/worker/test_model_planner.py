@@ -1,9 +1,10 @@
 """The model-backed planner through a real `qualgent worker`: QUALGENT_PLANNER=llm and hybrid
 against fake OpenAI-compatible and Anthropic servers on loopback.
 
-The model is scripted at the wire (`ScriptedModel`): it reads the step and the numbered
-element list the planner sent, picks the elements the step names by their number, and says
-the step passed once the step's goal is on the screen; checks are judged from the screen.
+The model is scripted at the wire (tests.fakes.scripted_model): it reads the step and the
+numbered element list the planner sent, picks the elements the step names by their number,
+and says the step passed once the step's goal is on the screen; checks are judged from the
+screen.
 Everything else is real: the API, the database, the queue, the worker, the planner, the
 official model clients, the executor and the device (the simulator, or fake phones behind the
 real adb server).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.conftest import Db, Org, Server
 from tests.demo import FIXTURE_APK, SEARCH_AND_CHECK_OUT, SIGN_IN_QUOTED
 from tests.fakes.llm import FakeAnthropic, FakeOpenAI, message_texts, tool_name
+from tests.fakes.scripted_model import DEMO_STEPS, Act, ScriptedModel, StepScript
 from tests.worker.conftest import (
     PIXEL,
     SMS_PIXEL,
@@ -42,124 +43,14 @@ HYBRID_SUITE = [*SIGN_IN_QUOTED, *SEARCH_AND_CHECK_OUT[:-2], PAY, PURCHASE_CHECK
 USAGE = (120, 30)  # the fakes' tokens in and out per call
 
 
-# ------------------------------------------------------------------- the scripted model
+# The model's script for the two steps the rules leave to it (the Demo Shop's are shared).
+MODEL_STEPS = {**DEMO_STEPS,
+               PAY: StepScript([Act("tap", ("button", "Checkout"))], r"Order confirmed"),
+               PURCHASE_CHECK: StepScript([Act("check", text="the purchase went through")])}
 
 
-@dataclass(frozen=True)
-class Act:
-    """One action of a step's script: `element` is (kind, label) matched against an element's
-    text, hint or id (label None: the first of that kind)."""
-
-    action: str
-    element: tuple[str, str | None] | None = None
-    text: str | None = None
-    submit: bool = False
-
-
-@dataclass(frozen=True)
-class StepScript:
-    acts: list[Act] = field(default_factory=list)
-    goal: str | None = None  # a regex over the element list; None: done once acted
-
-
-STEPS = {
-    "Open the app": StepScript([Act("launch")], r"id=email"),
-    'Enter "demo@example.com" into Email': StepScript(
-        [Act("type", ("input", "Email"), "demo@example.com")], r'input "demo@example\.com"'),
-    # A password field shows nothing a screen dump can read back (Android hides it).
-    'Enter "hunter2" into Password': StepScript([Act("type", ("input", "Password"), "hunter2")]),
-    "Tap Sign in": StepScript([Act("tap", ("button", "Sign in"))], r"Verify your phone"),
-    "Enter the code from the SMS and tap Verify": StepScript(
-        [Act("sms_code", ("input", "Code")), Act("tap", ("button", "Verify"))],
-        r'"Home" id=title'),
-    "Type wireless headphones into the search field and submit": StepScript(
-        [Act("type", ("input", "Search products"), "wireless headphones", submit=True)],
-        r'input "wireless headphones"'),
-    "Tap the first result": StepScript([Act("tap", ("list_item", None))], r"id=price"),
-    "Check the price shows $59.99": StepScript([Act("check", text="the price shows $59.99")]),
-    "Tap Add to cart": StepScript([Act("tap", ("button", "Add to cart"))], r"Added to cart"),
-    "Go back": StepScript([Act("back")], r'"Home" id=title'),
-    "Open the Cart tab": StepScript([Act("tap", ("tab", "Cart"))], r'"Cart" id=title'),
-    "Tap Checkout": StepScript([Act("tap", ("button", "Checkout"))], r"Order confirmed"),
-    'Verify that "Order confirmed" is shown': StepScript(
-        [Act("check", text='"Order confirmed" is shown')]),
-    PAY: StepScript([Act("tap", ("button", "Checkout"))], r"Order confirmed"),
-    PURCHASE_CHECK: StepScript([Act("check", text="the purchase went through")]),
-}
-# What on the screen makes a claim hold: the first key found in the claim decides.
-EVIDENCE = {"$59.99": r'"\$59\.99"', "order confirmed": r'"Order confirmed"',
-            "purchase": r'"Order confirmed"'}
-
-_LINE = re.compile(r'^\[(\d+)\] (\w+)(?: ("(?:[^"\\]|\\.)*"))?(.*)$')
-
-
-@dataclass(frozen=True)
-class Listed:
-    number: int
-    kind: str
-    labels: tuple[str, ...]  # text, hint, description, id
-
-
-def _elements(listing: str) -> list[Listed]:
-    out = []
-    for line in listing.splitlines():
-        m = _LINE.match(line.strip())
-        if not m:
-            continue
-        labels = [m[3][1:-1]] if m[3] else []
-        labels += re.findall(r'(?:hint|desc)="((?:[^"\\]|\\.)*)"', m[4])
-        labels += re.findall(r"id=(\S+)", m[4])
-        out.append(Listed(int(m[1]), m[2], tuple(labels)))
-    return out
-
-
-def _pick(elements: list[Listed], kind: str, label: str | None) -> int:
-    for el in elements:
-        if el.kind == kind and (label is None
-                                or label.lower() in (x.lower() for x in el.labels)):
-            return el.number
-    raise LookupError(f"no {kind} {label!r} on the screen")
-
-
-def _action(act: Act, elements: list[Listed]) -> dict:
-    return {"action": act.action,
-            "element": _pick(elements, *act.element) if act.element else None,
-            "text": act.text, "direction": None, "seconds": None, "submit": act.submit}
-
-
-class ScriptedModel:
-    """The fake's script: answers `act` from STEPS and `verdict` from EVIDENCE, reading the
-    request as a model would. An unknown step raises (the fake answers 400: the test sees
-    it in `fake.errors`)."""
-
-    def __call__(self, request: dict) -> dict:
-        prompt = next(t for role, t in reversed(message_texts(request))
-                      if role == "user" and t.startswith(("Step:", "Claim:")))
-        if tool_name(request) == "verdict":
-            return self._verdict(prompt)
-        step = prompt.split("\n", 1)[0].removeprefix("Step: ")
-        script = STEPS[step]
-        elements = _elements(prompt)
-        on_screen = script.goal is not None and re.search(script.goal, prompt) is not None
-        if "- nothing yet" in prompt:
-            if on_screen:
-                return _act([], "passed", "The goal is already on the screen.")
-            return _act([_action(a, elements) for a in script.acts],
-                        "passed" if script.goal is None else "continue", f"Doing: {step}")
-        if on_screen or script.goal is None:
-            return _act([], "passed", "The goal is on the screen.")
-        return _act([], "failed", f"The goal of '{step}' is not on the screen.")
-
-    @staticmethod
-    def _verdict(prompt: str) -> dict:
-        claim = prompt.split("\n", 1)[0].removeprefix("Claim: ").lower()
-        pattern = next(v for k, v in EVIDENCE.items() if k in claim)
-        holds = re.search(pattern, prompt) is not None
-        return {"holds": holds, "reason": f"{pattern} is {'' if holds else 'not '}shown"}
-
-
-def _act(actions: list[dict], status: str, reason: str) -> dict:
-    return {"actions": actions, "status": status, "reason": reason, "want_screenshot": False}
+def scripted_model() -> ScriptedModel:
+    return ScriptedModel(steps=MODEL_STEPS, evidence={"purchase": "Order confirmed"})
 
 
 # ------------------------------------------------------------------- helpers
@@ -173,7 +64,7 @@ def key() -> str:
 @pytest.fixture
 def fake_openai(key: str) -> Iterator[FakeOpenAI]:
     with FakeOpenAI(api_key=key, models=[MODEL], usage=USAGE) as fake:
-        yield fake.respond(ScriptedModel())
+        yield fake.respond(scripted_model())
 
 
 def model_env(planner: str, url: str, key: str, provider: str = "openai") -> dict[str, str]:
@@ -283,7 +174,7 @@ def test_llm_planner_runs_the_demo_shop_suite_on_a_phone_over_adb(
 def test_llm_planner_with_anthropic_runs_the_demo_shop_suite(
         org: Org, db: Db, server: Server, workers, key: str, tmp_path: Path) -> None:  # noqa: ANN001
     with FakeAnthropic(api_key=key, models=[MODEL], usage=USAGE) as fake:
-        fake.respond(ScriptedModel())
+        fake.respond(scripted_model())
         upload_demo(org, tmp_path)
         worker = workers(SMS_PIXEL, env=model_env("llm", fake.url, key, provider="anthropic"))
         wait_for_devices(db, 1)
