@@ -515,9 +515,33 @@ def parse_tap(c: str, quoted: list[str], screen: Hierarchy,
         x = x[:times.start()]
         count = (int(to_number(times.group("n"))) if times.group("n")
                  else {"twice": 2, "thrice": 3}[times.group("w").lower()])
-    x = re.sub(r"\s+to\s+(?:open|go|navigate|continue|proceed|submit|confirm)\b.*$", "", x,
+    x = re.sub(r"\s+(?:in\s+order\s+)?to\s+(?:open|go|navigate|continue|proceed|submit|confirm|"
+               r"place|complete|finish|save|send|start|log|sign|get|see|view|add|buy|pay|check|"
+               r"create|delete|remove|close|dismiss|accept|allow|reach|show|reveal|return|"
+               r"apply|select|choose|pick|edit|change|make|begin)\b.*$", "", x,
                flags=re.I) if not on_screen(screen, unquote(x, quoted)[0], 0.97) else x
-    return [Intent(Action.TAP, target_of(x, quoted, screen=screen), count=count)]
+    target = target_of(x, quoted, screen=screen)
+    if (_NAVIGATE.match(c) and target.kinds is None and not target.exact
+            and target.ordinal is None and not on_screen(screen, target.phrase)):
+        # "Open the cart" where only an "Add to cart" button shows: a place, not that button
+        target = Target(target.phrase, False, frozenset({ElementKind.TAB}), None)
+    return [Intent(Action.TAP, target, count=count)]
+
+
+_NAVIGATE = re.compile(r"^(?:open|go\s+to|navigate\s+to|switch\s+to|head\s+to|return\s+to|"
+                       r"visit|jump\s+to)\s", re.I)
+_ADD_TO = re.compile(
+    r"^add\s+(?:it|this|that|them|one|the\s+(?:item|product|[\w-]+(?:\s+[\w-]+){0,3}?))\s+"
+    r"to\s+(?:the\s+|my\s+|your\s+)?(?P<o>cart|basket|bag|wishlist|favou?rites|order)$", re.I)
+
+
+def parse_add(c: str, quoted: list[str], screen: Hierarchy,
+              prev: list[Intent]) -> list[Intent] | None:
+    """"Add it to the cart": the "Add to cart" button."""
+    m = _ADD_TO.match(c)
+    if not m:
+        return None
+    return [Intent(Action.TAP, Target.of(f"Add to {m.group('o')}"))]
 
 
 # --- dialogs and prompts -------------------------------------------------------------------

@@ -76,6 +76,7 @@ def _list_on(screen: Hierarchy, intent: Intent) -> list[Intent] | None:
     None when the check names something else or the screen lists nothing."""
     t = intent.target
     words = tokens(t.phrase) if t is not None else ()
+    words = tuple(w for w in words if w not in ("of", "all", "my", "your", "our"))
     if (intent.action != Action.ASSERT_VISIBLE or intent.checked is not None or not words
             or not set(words) <= _LIST_WORDS or not {"list", "results", "feed"} & set(words)):
         return None
@@ -184,7 +185,7 @@ def _parse_assert(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] 
         return _assertion(m.group("x"), quoted, bool(m.group("neg")))
     m = match(r"^(?P<ctx>.+?)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|shouldn't|must\s+not|"
               r"no\s+longer)\s+)?(?P<v>shows?|displays?|reads?|says?|contains?|equals?|"
-              r"mentions?|asks?|includes?|lists?|"
+              r"mentions?|asks?|includes?|lists?|costs?|should\s+cost|is\s+priced\s+at|"
               r"should\s+(?:show|display|read|say|contain|equal|be)|is\s+equal\s+to|matches|"
               r"is|are|has|have)\s+(?P<x>.+)$", body)
     if m and (verbed or not re.match(r"(?:is|are|has|have)$", m.group("v"), re.I)):

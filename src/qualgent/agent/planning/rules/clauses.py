@@ -29,7 +29,8 @@ VERBS = frozenset({
     "see", "observe", "submit", "toggle", "turn", "switch", "flip", "enable", "disable",
     "activate", "deactivate", "uncheck", "untick", "tick", "deselect", "unselect", "set",
     "change", "update", "double-tap", "long-press", "double", "long", "keep", "poll", "read",
-    "search", "back", "should", "must",
+    "search", "back", "should", "must", "add", "find", "look", "dismiss", "accept", "allow",
+    "deny", "decline", "grant",
 })
 ACTION_VERBS = VERBS - {"see", "should", "must", "expect", "observe", "verify", "check",
                          "assert", "ensure", "confirm", "validate", "make"}

@@ -205,7 +205,8 @@ def target_of(text: str, quoted: list[str], *, assertion: bool = False,
     t = re.sub(r"^(?:the\s+)?(?:text|word|words|label|message|string|phrase|title|option|"
                r"item|button|tab|link|field)\s+(?=\x00)", "", t, flags=re.I)
     if assertion:
-        t = _strip_role(t)
+        n = _NAMED.match(t)
+        t = n.group("x") if n else _strip_role(t)
         t = re.sub(r"^(?:that\s+)?(?:a|an|the|some|any)\s+", "", t, flags=re.I)
         while True:
             m = re.match(r"^(.+?)\s+(\w+)$", t)

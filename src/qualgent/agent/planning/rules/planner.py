@@ -34,7 +34,8 @@ RULES: tuple[Rule, ...] = (
     actions.parse_sms, actions.parse_launch, actions.parse_back, actions.parse_wait,
     actions.parse_scroll, actions.parse_key, actions.parse_toggle, actions.parse_dialog,
     assertions.parse_assert,
-    actions.parse_type, actions.parse_clear, actions.parse_find, actions.parse_tap,
+    actions.parse_type, actions.parse_clear, actions.parse_find, actions.parse_add,
+    actions.parse_tap,
 )
 
 
