@@ -211,8 +211,13 @@ class ScriptedModel:
         if not s.done:
             if on_screen:
                 return answer(reason="The goal is already on the screen.")
-            return answer(*(_action(a, s) for a in script.acts),
-                          status="passed" if script.goal is None else "continue",
+            try:
+                actions = [_action(a, s) for a in script.acts]
+            except LookupError:
+                if self.improvise:
+                    return improvised(s)
+                raise
+            return answer(*actions, status="passed" if script.goal is None else "continue",
                           reason=f"Doing: {s.step}")
         if on_screen or script.goal is None:
             return answer(reason="The goal is on the screen.")
