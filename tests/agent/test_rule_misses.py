@@ -90,10 +90,15 @@ def test_a_label_style_line_is_a_check(demo_apk: Path, before: list[str], step: 
     assert out.steps[-1].actions[-1].action == "assert_visible"
 
 
-@pytest.mark.parametrize("step", ["Title: Settings", "Expected: 'Order confirmed'",
-                                  "Result -> 3 items"])
-def test_a_label_style_check_of_what_is_not_there_fails(demo_apk: Path, step: str) -> None:
-    out = run(demo_apk, [*SIGN_IN, step])
+@pytest.mark.parametrize(("before", "step"), [
+    (SIGN_IN, "Title: Settings"), (SIGN_IN, "Expected: 'Order confirmed'"),
+    (SIGN_IN, "Result -> 3 items"),
+    # the message word for word: not "the email is <something with invalid in it>"
+    (WRONG_PASSWORD, "Error: Email is invalid"),
+])
+def test_a_label_style_check_of_what_is_not_there_fails(demo_apk: Path, before: list[str],
+                                                        step: str) -> None:
+    out = run(demo_apk, [*before, step])
     assert (out.status, out.failure_category) == ("failed", "app"), out.explanation
 
 

@@ -35,6 +35,9 @@ _EXPECT_LABEL = re.compile(
     r"must\s+(?:see|show)|(?:i\s+)?see|pass(?:es)?\s+if|acceptance(?:\s+criteria)?)$", re.I)
 _NOTE_LABEL = re.compile(r"^(?:note|nb|tip|hint|action|actions|step|todo|to\s+do|do|"
                          r"instruction|next|finally|first|now|then)$", re.I)
+_ROLE_LABEL = re.compile(r"^(?:(?:error|success|warning|info|status|validation|toast|alert|"
+                         r"banner|snackbar|dialog|popup)\s*)+(?:message|text)?$|^(?:message|"
+                         r"notification|toast|banner|alert|snackbar)$", re.I)
 _TYPE_VERBS = frozenset({"type", "enter", "input", "write", "fill", "put", "insert", "paste",
                          "provide"})
 
@@ -65,4 +68,8 @@ def relabel(clause: str, quoted: list[str], screen: Hierarchy) -> str:
     if (_NOTE_LABEL.match(label) and head and base_verb(head.group(1)) in ACTION_VERBS
             and not PLACEHOLDER_RE.match(rest)):
         return rest  # "Note: tap Sign in first"
+    if _ROLE_LABEL.match(label) and not PLACEHOLDER_RE.search(rest):
+        # "Error: Title is required": the message word for word, not "the title is ..."
+        quoted.append(restore(rest, quoted))
+        return f"verify \x00{len(quoted) - 1}\x00"
     return f"verify {rest}"
