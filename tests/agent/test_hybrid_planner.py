@@ -3,11 +3,8 @@ against the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-
-import pytest
 
 from qualgent.agent import RulePlanner
 from qualgent.agent.llm.planner import HybridPlanner, LLMPlanner
@@ -16,7 +13,6 @@ from tests.demo import SIGN_IN
 from tests.fakes.llm import FakeOpenAI, tool_name
 
 from .test_llm_planner import (
-    KEY,
     MODEL,
     ScriptedModel,
     Seen,
@@ -26,13 +22,6 @@ from .test_llm_planner import (
     run_demo,
     selectors,
 )
-
-
-@pytest.fixture
-def openai_fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY, models=[MODEL]) as server:
-        yield server
-
 
 NO_ITEMS = "Check that the cart has no items"  # true of an empty cart, in no literal words
 

@@ -25,12 +25,9 @@ from qualgent.drivers.base import Bounds, Element, ElementKind, Hierarchy
 from qualgent.drivers.simulator import SimulatedDevice, parse_simulator_spec
 from tests.demo import SEARCH_AND_CHECK_OUT, SIGN_IN
 from tests.fakes.llm import FakeAnthropic, FakeOpenAI, tool_name
-from tests.fakes.scripted_model import ScriptedModel, Seen, act, answer
+from tests.fakes.scripted_model import KEY, MODEL, ScriptedModel, Seen, act, answer
 
 from .fakes import fast_options
-
-KEY = "sk-test-3b9c0f1e7d"
-MODEL = "fake-model-1"
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -48,11 +45,6 @@ def fake(provider: str) -> Iterator[FakeOpenAI | FakeAnthropic]:
     with PROVIDERS[provider][0](api_key=KEY, models=[MODEL]) as server:
         yield server
 
-
-@pytest.fixture
-def openai_fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY, models=[MODEL]) as server:
-        yield server
 
 
 def client_for(server: FakeOpenAI | FakeAnthropic, timeout: float = 5.0, retries: int = 2

@@ -7,10 +7,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from qualgent.agent import Intent, Target
 from qualgent.agent.intents import Action
@@ -33,12 +30,6 @@ from .test_llm_planner import (
     run_demo,
     selectors,
 )
-
-
-@pytest.fixture
-def openai_fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY, models=[MODEL]) as server:
-        yield server
 
 
 def planner(fake: FakeOpenAI, blobs: LocalBlobStore, model: str = MODEL) -> LLMPlanner:

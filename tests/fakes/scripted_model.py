@@ -30,6 +30,8 @@ from tests.fakes.llm import message_texts, tool_name
 
 # ----------------------------------------------------------------------------- reading a request
 
+KEY = "sk-test-3b9c0f1e7d"  # the API key tests give the client and the fake
+MODEL = "fake-model-1"  # the model name the fake serves
 _LINE = re.compile(r'^\[(\d+)\] (\w+)(?: ("(?:[^"\\]|\\.)*"))?(.*)$')
 _INTERACTIVE = ("button", "link", "tab", "list_item", "input", "switch", "checkbox")
 
