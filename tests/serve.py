@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 
 
-def _qualgent() -> list[str]:
+def qualgent_command() -> list[str]:
+    """The installed `qualgent` script of this interpreter (as a user runs it), whatever PATH
+    holds."""
     script = Path(sys.executable).with_name("qualgent")
     if script.exists():
         return [str(script)]
@@ -44,7 +46,8 @@ class ServeProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [*_qualgent(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                [*qualgent_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 *args],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 60

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import Db, Org, Server, eventually
+from tests.serve import qualgent_command
 
 
 def _qualgent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["qualgent", *args], env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([*qualgent_command(), *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_admin_commands_against_a_database(db_url: str, db: Db, server: Server,

@@ -12,12 +12,14 @@ import httpx
 
 from tests.conftest import Db, Org, Server
 from tests.demo import SIGN_IN_QUOTED
+from tests.serve import qualgent_command
 from tests.worker.conftest import run_case, wait_terminal
 
 
 def _admin(server: Server, db_url: str, *args: str, **env: str) -> dict:
     out = subprocess.run(
-        ["qualgent", "admin", *args, "--json"], capture_output=True, text=True, timeout=120,
+        [*qualgent_command(), "admin", *args, "--json"], capture_output=True, text=True,
+        timeout=120,
         env={**os.environ, "QUALGENT_DATABASE_URL": db_url,
              "QUALGENT_DATA_DIR": str(server.settings.data_dir), **env})
     assert out.returncode == 0, out.stderr
