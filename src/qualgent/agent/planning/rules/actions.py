@@ -66,7 +66,8 @@ _APP_WORDS = re.compile(r"^(?:the\s+)?(?:[^\s]+\s+){0,3}?(?:app|application)$", 
 def parse_launch(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
     m = match(r"^(?P<v>launch|start|run|open|reopen|re-open|relaunch|re-launch|restart|bring\s+up|"
-              r"go\s+to|switch\s+to|return\s+to)(?:\s+up)?(?:\s+(?P<x>.+?))?(?:\s+again)?$", c)
+              r"go\s+to|switch\s+to|return\s+to|get\s+into|go\s+into|get\s+in\s+to)(?:\s+up)?"
+              r"(?:\s+(?P<x>.+?))?(?:\s+again)?$", c)
     if not m:
         return None
     verb = m.group("v").lower().replace("-", "")
@@ -333,6 +334,9 @@ def parse_key(c: str, quoted: list[str], screen: Hierarchy,
 def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
                  prev: list[Intent]) -> list[Intent] | None:
     c = re.sub(r"\s+(?:again|once\s+more|back)$", "", c, flags=re.I)
+    c = re.sub(r"^(?P<v>turn|switch|toggle|flip|tap|click|press)\s+(?P<x>.+?)\s+(?:in\s+order\s+)?"
+               r"to\s+(?:turn|switch|toggle)\s+(?:[\w-]+\s+){0,3}?(?P<s>on|off)$",
+               r"\g<v> \g<x> \g<s>", c, flags=re.I)
     m = (match(r"^(?:turn|switch|toggle|flip|set)\s+(?P<s>on|off)\s+(?P<x>.+)$", c)
          or match(r"^(?:turn|switch|toggle|flip)\s+(?P<x>.+?)\s+(?P<s>on|off)$", c)
          or match(rf"^(?:set|switch|toggle|turn)\s+(?P<x>.+?)\s+to\s+"
@@ -349,7 +353,10 @@ def parse_toggle(c: str, quoted: list[str], screen: Hierarchy,
     m = match(r"^(?:check|tick|mark)\s+(?P<x>.+?\s+(?:checkbox|check\s+box|box|option))$", c)
     if m:
         return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
-    m = match(r"^(?:check|tick)\s+(?P<x>.+)$", c)
+    m = match(r"^tick\s+(?P<x>.+)$", c)
+    if m:  # "tick" only ever means a box ("check" may be a check of text)
+        return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
+    m = match(r"^check\s+(?P<x>.+)$", c)
     if m and _tick_in_form(m.group("x"), quoted, screen):
         return [Intent(Action.TAP, target_of(m.group("x"), quoted), checked=True)]
     m = match(r"^(?:uncheck|untick|unmark|deselect|unselect)\s+(?P<x>.+)$", c)
@@ -420,6 +427,12 @@ def parse_type(c: str, quoted: list[str], screen: Hierarchy,
             _fieldlike(rest[3:], quoted, screen):
         rest = rest[3:]  # "type in speaker": the words typed in
     is_search = c.lower().startswith("search")
+    scoped = match(r"^(?!for\b)(?P<scope>(?:[\w-]+\s+){0,3}?[\w-]+)\s+for\s+(?P<q>.+)$", rest)
+    if is_search and scoped and not c.lower().startswith("search for"):
+        # "Search notes for owl", "search the shop for lamps": only the query is typed
+        target = _search_target(screen)
+        return [Intent(Action.TYPE, target, value=unquote(scoped.group("q"), quoted)[0],
+                       submit=True)]
     m2 = match(r"^(?P<a>.+?)\s+as\s+(?:the\s+|an?\s+|my\s+)?(?P<b>.+)$", rest)
     if m2 and not is_search:
         a, b = m2.group("a"), m2.group("b")
@@ -551,10 +564,15 @@ _YES = ("Allow", "While using the app", "Only this time", "Allow all the time", 
 _NO = ("Don't allow", "Deny", "Decline", "No", "Not now", "No thanks", "Reject", "Cancel",
        "Dismiss")
 _CLOSE = ("OK", "Close", "Dismiss", "Got it", "Done", "Cancel", "Not now", "No thanks")
-_DIALOG_WORDS = (r"(?:the\s+|this\s+|that\s+|it|them|all)?\s*(?:[\w-]+\s+){0,3}?"
+_PERMISSION_SUBJECT = (r"(?:the\s+app\s+(?:to\s+)?(?:use\s+|access\s+)?)?(?:your\s+|my\s+)?"
+                       r"(?:location|notifications?|camera|microphone|contacts|photos|media|"
+                       r"storage|bluetooth|tracking|calendar|files)"
+                       r"(?:\s+(?:access|permissions?|prompt|request|dialog|popup))?")
+_DIALOG_WORDS = (rf"(?:{_PERMISSION_SUBJECT}|"
+                 r"(?:the\s+|this\s+|that\s+|it|them|all)?\s*(?:[\w-]+\s+){0,3}?"
                  r"(?:permissions?|prompt|dialog|request|popup|pop-up|alert|message|notice|"
                  r"banner|access|it|them|terms|modal|sheet|warning|deletion|change|changes|"
-                 r"action|one)?")
+                 r"action|one)?)")
 
 
 def parse_dialog(c: str, quoted: list[str], screen: Hierarchy,

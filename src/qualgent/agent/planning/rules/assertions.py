@@ -183,6 +183,9 @@ def _parse_assert(c: str, quoted: list[str], screen: Hierarchy) -> list[Intent] 
               r"says?|will\s+show)\s+(?P<x>.+)$", body)
     if m:
         return _assertion(m.group("x"), quoted, bool(m.group("neg")))
+    m = match(r"^(?P<x>.+?)\s+(?:visible|shown|displayed|showing|on\s+(?:the\s+)?screen)$", body)
+    if m and not verbed:
+        return _assertion(m.group("x"), quoted, False)  # "notes list shown": a label's check
     m = match(r"^(?P<ctx>.+?)\s+(?P<neg>(?:does\s+not|doesn't|should\s+not|shouldn't|must\s+not|"
               r"no\s+longer)\s+)?(?P<v>shows?|displays?|reads?|says?|contains?|equals?|"
               r"mentions?|asks?|includes?|lists?|costs?|should\s+cost|is\s+priced\s+at|"

@@ -219,6 +219,7 @@ def split_clauses(step: str, screen: Hierarchy | None = None) -> tuple[list[str]
     return [c.strip(" ,") for c in clauses if c.strip(" ,")], quoted
 
 
+_SIGN_IN = re.compile(r"^(?:log|sign)\s*(?:in|on)\s+(?:with|as|using)\s", re.I)
 _TYPE_VERBS = frozenset({"type", "enter", "input", "write", "put", "insert"})
 
 
@@ -260,7 +261,7 @@ def _accept_split(left: str, sep: str, rest: str, screen: Hierarchy | None,
     if _PREDICATE_END.search(left) and _PREDICATE_END.search(_next_piece(rest)):
         return True  # "Verify Home is shown and the Cart tab is visible": two checks
     first = base_verb(words[0])
-    if first in VERBS:
+    if first in VERBS or _SIGN_IN.match(head):
         # "Terms and Conditions is visible" would not get here: "conditions" is no verb.
         return True
     if _MODAL_CLAUSE.search(_next_piece(rest)) or _QUOTED_ASSERT.match(head):

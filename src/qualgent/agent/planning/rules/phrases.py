@@ -127,11 +127,12 @@ _TARGET_TAIL = re.compile(
     r"\s+(?:(?:on|in|at|from|of|near|using|via|through|with)\s+(?:the\s+)?(?:very\s+)?"
     r"(?:screen|page|list|top|bottom|menu|toolbar|dialog|popup|header|footer|navigation bar|"
     r"nav bar|tab bar|bottom bar|bottom navigation(?: bar)?|navigation|bottom tabs?|tabs|"
-    r"keyboard|form|app|results?|top right|"
+    r"keyboard|form|app|results?|top right|bar|"
     r"top left|bottom right|bottom left|right|left|corner|end)"
     r"(?:\s+(?:at|of|on|in)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}?(?:screen|page|list|note|form|"
     r"dialog|card|view|app|bottom|top|details?|product|item|sheet))*"
     r"|again|now|once more|(?:in\s+order\s+)?to\s+(?:log|sign)\s+(?:in|out|up)|"
+    r"(?:in\s+order\s+)?to\s+(?:turn|switch)\s+(?:[\w-]+\s+){0,3}?(?:on|off)|"
     r"to\s+(?:continue|proceed|confirm|submit|finish|log\s+in|check\s+out|save|start|go\s+on))$",
     re.I)
 

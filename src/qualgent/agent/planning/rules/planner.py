@@ -21,7 +21,7 @@ from qualgent.agent.intents import (
     TargetNotFound,
 )
 from qualgent.agent.matching import describe, editable_elements, find
-from qualgent.agent.planning.rules import actions, assertions
+from qualgent.agent.planning.rules import actions, assertions, credentials
 from qualgent.agent.planning.rules.clauses import split_clauses, strip_lead
 from qualgent.agent.planning.rules.labels import relabel
 from qualgent.agent.planning.rules.phrases import restore
@@ -31,9 +31,10 @@ Rule = Callable[[str, list[str], Hierarchy, list[Intent]], "list[Intent] | None"
 """(clause, quoted texts, screen, intents so far) -> the clause's intents, or None: not mine."""
 
 RULES: tuple[Rule, ...] = (
-    actions.parse_sms, actions.parse_launch, actions.parse_back, actions.parse_wait,
+    credentials.parse_sign_in, actions.parse_sms, actions.parse_launch, actions.parse_back,
+    actions.parse_wait,
     actions.parse_scroll, actions.parse_key, actions.parse_toggle, actions.parse_dialog,
-    assertions.parse_assert,
+    credentials.parse_labelled_value, assertions.parse_assert,
     actions.parse_type, actions.parse_clear, actions.parse_find, actions.parse_add,
     actions.parse_tap,
 )
