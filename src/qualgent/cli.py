@@ -136,14 +136,11 @@ def worker(
 def _planners(runtime: Any, settings: Settings) -> Any:
     """The host's planner (QUALGENT_PLANNER); a model planner set up without its model (or
     another setting its client needs) stops the worker before it takes any run."""
-    problem = runtime.missing_model_setting(settings)
     try:
-        if problem is None:
-            return runtime.planner_choice(settings)
+        return runtime.planner_choice(settings)
     except ValueError as exc:
-        problem = str(exc)
-    typer.echo(f"error: {problem}", err=True)
-    raise typer.Exit(2)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _adb_serials(values: list[str] | None) -> list[str] | None:

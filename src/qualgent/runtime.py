@@ -131,7 +131,7 @@ def uvicorn_options() -> dict[str, Any]:
     return {"server_header": False, "proxy_headers": False}
 
 
-def missing_model_setting(settings: Settings) -> str | None:
+def _missing_model_setting(settings: Settings) -> str | None:
     """Why the planner setting cannot work as configured (a model planner with no model), in a
     sentence naming the setting to give; None when it can."""
     if settings.planner != "rules" and not settings.llm_model:
@@ -151,7 +151,7 @@ def planner_choice(settings: Settings, blobs: BlobStore | None = None):  # noqa:
 
     if settings.planner == "rules":
         return PlannerChoice()
-    problem = missing_model_setting(settings)
+    problem = _missing_model_setting(settings)
     if problem:
         raise ValueError(problem)
     from qualgent.agent.llm.cache import PlanCache
