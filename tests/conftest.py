@@ -42,6 +42,30 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
         time.sleep(interval)
 
 
+def run_async(coro: Any) -> Any:
+    """asyncio.run, also under a running loop (Playwright's sync API keeps one running in
+    the browser tests): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
@@ -73,18 +97,18 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def template_db(pg_url: str) -> Iterator[str]:
     """A database migrated once; every test clones it."""
     name = f"qg_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_sql(pg_url, f"CREATE DATABASE {name}"))
-    asyncio.run(upgrade(_with_db(pg_url, name)))
+    run_async(_admin_sql(pg_url, f"CREATE DATABASE {name}"))
+    run_async(upgrade(_with_db(pg_url, name)))
     yield name
-    asyncio.run(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    run_async(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture
 def db_url(pg_url: str, template_db: str) -> Iterator[str]:
     name = f"qg_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_sql(pg_url, f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+    run_async(_admin_sql(pg_url, f"CREATE DATABASE {name} TEMPLATE {template_db}"))
     yield _with_db(pg_url, name)
-    asyncio.run(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    run_async(_admin_sql(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 class Db:
@@ -100,7 +124,7 @@ class Db:
                 return await conn.fetch(sql, *args)
             finally:
                 await conn.close()
-        return asyncio.run(go())
+        return run_async(go())
 
     def scalar(self, sql: str, *args: Any) -> Any:
         rows = self.fetch(sql, *args)
@@ -115,7 +139,7 @@ class Db:
                     return await getattr(admin_ops, op)(session, *args)
             finally:
                 await engine.dispose()
-        return asyncio.run(go())
+        return run_async(go())
 
 
 @pytest.fixture

@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     llm_max_actions: int = 12
     """A step's action budget when the model plans it."""
 
+    signup: Literal["open", "invite"] = "open"
+    """open: anyone can sign up at /auth/sign-up (a new organization each); invite: only
+    through an invitation link from an organization's owner."""
+    signup_plan: Literal["enterprise", "free"] = "enterprise"
+    signup_credits: int = 100
+    """The plan and credits an organization created by sign-up starts with."""
+    session_days: float = 14.0
+    """How long a browser stays signed in."""
+    signin_limit: str = "10/minute"
+    """Sign-in attempts per client address and per email address."""
+
     @cached_property
     def blob_root(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"

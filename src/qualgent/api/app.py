@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from qualgent import __version__, runtime
+from qualgent import __version__, runtime, web
 from qualgent.api import errors, logs, openapi, routing
 from qualgent.api.bodies import BodyGuard
 from qualgent.api.context import Context
@@ -129,6 +129,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.include_router(router, prefix="/v1")
     app.include_router(sms_router, prefix="/v1")  # Twilio's webhook: signed, no API key
     app.include_router(downloads)
+    web.install(app)  # the pages, after the API: its handlers take over 404s asking for HTML
     routing.install(app)
     openapi.install(app)
     return app

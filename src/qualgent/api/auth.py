@@ -20,9 +20,10 @@ from qualgent.api.ratelimit import note_failed_authentication
 
 __all__ = ["Auth", "Principal", "SECURITY_SCHEME", "principal"]
 
-_LOOKUP = (
-    "SELECT k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan "
-    "FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1"
+_LOOKUP = (  # a lookup that also notes the key's last use (shown under Settings -> Developer)
+    "UPDATE api_keys k SET last_used_at = now() FROM organizations o "
+    "WHERE k.key_hash = $1 AND o.id = k.organization_id AND k.revoked_at IS NULL "
+    "RETURNING k.id, k.organization_id, k.user_id, k.key_hash, k.revoked_at, o.plan"
 )
 
 INVALID_KEY = "The API key is not valid: it is unknown or has been revoked."
@@ -67,3 +68,25 @@ async def principal(request: Request) -> Principal:
 
 
 Auth = Annotated[Principal, Depends(principal)]
+
+
+async def principal_or_session(request: Request) -> Principal:
+    """For the upload endpoint, which the Builds page also uses: an API key, or else a
+    signed-in browser session whose CSRF token came in the X-CSRF-Token header."""
+    if request.headers.get("x-api-key") is None:
+        from qualgent.accounts import sessions  # the web app's sessions, not needed for keys
+
+        token = request.cookies.get(sessions.COOKIE)
+        sent = request.headers.get("x-csrf-token")
+        viewer = await sessions.resolve(request.app.state.ctx.pg, token) if sent else None
+        if viewer is not None and hmac.compare_digest(sent.encode(),
+                                                      viewer.csrf_token.encode()):
+            if viewer.plan != "enterprise":
+                raise ApiError(403, "plan_required",
+                               "Uploads need an enterprise plan; contact sales.",
+                               {"plan": viewer.plan})
+            return Principal(viewer.organization_id, viewer.user_id, None)
+    return await principal(request)
+
+
+KeyOrSession = Annotated[Principal, Depends(principal_or_session)]

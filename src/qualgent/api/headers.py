@@ -41,14 +41,15 @@ def docs_policy(html: bytes) -> bytes:
 
 
 class SecurityHeaders:
-    """Adds ALWAYS to every response; Cache-Control: no-store except on the static docs
-    assets; a Content Security Policy on the HTML docs pages in `docs_pages`."""
+    """Adds ALWAYS to every response; Cache-Control: no-store except on the static assets
+    (the docs' and the pages'); a Content Security Policy on the HTML docs pages in `docs_pages`."""
 
     def __init__(self, app: ASGIApp, docs_pages: Collection[str] = (),
-                 static_prefix: str = "/static-offline-docs") -> None:
+                 static_prefixes: tuple[str, ...] = ("/static-offline-docs", "/static/")
+                 ) -> None:
         self.app = app
         self.docs_pages = frozenset(docs_pages)
-        self.static_prefix = static_prefix
+        self.static_prefixes = static_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +57,7 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         extra = list(ALWAYS)
-        if not path.startswith(self.static_prefix):
+        if not path.startswith(self.static_prefixes):
             extra.append(NO_STORE)
         if path in self.docs_pages:
             await self._docs_page(scope, receive, send, extra)

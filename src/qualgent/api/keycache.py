@@ -38,11 +38,12 @@ APPLICATION_NAME = "qualgent-key-cache"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request acts for: exactly one organization, through one key."""
+    """Who a request acts for: exactly one organization, through one key (None: a signed-in
+    browser, on the one route that takes a session)."""
 
     organization_id: uuid.UUID
     user_id: uuid.UUID
-    key_id: uuid.UUID
+    key_id: uuid.UUID | None
 
 
 class KeyCache:

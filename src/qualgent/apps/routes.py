@@ -11,7 +11,7 @@ from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from qualgent.api.auth import Auth
+from qualgent.api.auth import Auth, KeyOrSession
 from qualgent.api.context import Context
 from qualgent.api.deps import Ctx, Session
 from qualgent.api.errors import ApiError, error_response, malformed_body
@@ -101,7 +101,8 @@ _UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("/apps/upload", openapi_extra=_UPLOAD_FORM, response_model=AppFileResponse)
-async def upload_app(request: Request, auth: Auth, ctx: Ctx, db: Session) -> Response | dict:
+async def upload_app(request: Request, auth: KeyOrSession, ctx: Ctx,
+                     db: Session) -> Response | dict:
     """Upload a build (multipart: file, app_name, version, optional os, package_name)."""
     limit = ctx.settings.max_upload_bytes
     boundary = boundary_of(request.headers.get("content-type", ""))

@@ -63,6 +63,9 @@ class User(Base):
     organization_id: Mapped[uuid.UUID] = _org()
     name: Mapped[str] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    """argon2id; null for the operator-made owner of `qualgent admin create-org`."""
+    role: Mapped[str] = mapped_column(String(10), default="owner")
     created_at: Mapped[datetime] = _created()
 
 
@@ -76,6 +79,35 @@ class ApiKey(Base):
     key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set when a process looks the key up (at most once per key cache period)."""
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is kept."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Invitation(Base):
+    """A link that lets one person join an organization with a role."""
+
+    __tablename__ = "invitations"
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
