@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server
+from qualgent.api.keys import display_prefix, hash_key, new_key
+from tests.conftest import Db, Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -83,6 +84,16 @@ class Web:
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Sign in").click()
+
+    def api_key(self, db: Db, email: str) -> str:
+        """An API key for this person's organization, made directly (for test set-up through
+        the API; the Settings page's own tests create keys through the page)."""
+        user = db.fetch("SELECT id, organization_id FROM users WHERE email = $1", email)[0]
+        key = new_key()
+        db.fetch("INSERT INTO api_keys (id, organization_id, user_id, key_hash, prefix) "
+                 "VALUES ($1, $2, $3, $4, $5)", uuid.uuid4(), user["organization_id"],
+                 user["id"], hash_key(key), display_prefix(key))
+        return key
 
     def csrf(self) -> str:
         return self.page.evaluate("document.body.dataset.csrf")

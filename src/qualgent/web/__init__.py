@@ -31,11 +31,20 @@ def wants_html(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    from qualgent.web import auth
+    from qualgent.web import (
+        auth,
+        builds,
+        categories,
+        devices,
+        results,
+        runs,
+        settings,
+        testcases,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (auth.router,):
-        app.include_router(router)
+    for module in (auth, settings, categories, testcases, builds, runs, results, devices):
+        app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
