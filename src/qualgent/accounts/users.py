@@ -13,13 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from qualgent.accounts import passwords
 from qualgent.db.models import CreditLedger, Organization, User
-from qualgent.domain import DomainError
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
 
 
-class SignUpRefused(DomainError):
-    """A sign-up form with a problem in `field`."""
+class SignUpRefused(Exception):
+    """A sign-up form with a problem in `field` (a page's refusal: the API has no sign-up)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
