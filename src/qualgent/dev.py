@@ -2,31 +2,38 @@
 
 The embedded database, the API and a device host with the simulated fleet, plus (once) a demo
 organization with credits, the Demo Shop build and a few test cases. Every start issues a fresh
-API key and prints it: keys are stored hashed, so an old one cannot be shown again.
+API key and a fresh password for the demo owner's web sign-in, and prints both: they are
+stored hashed, so old ones cannot be shown again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
 import signal
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from qualgent.accounts.passwords import hash_password
 from qualgent.api.app import create_app
 from qualgent.config import Settings
 from qualgent.db.engine import make_engine, make_sessionmaker
-from qualgent.db.models import Organization
+from qualgent.db.models import Organization, User
 from qualgent.orgs import admin
 from qualgent.queue.states import TERMINAL, RunStatus
 
 DEMO_ORG = "Qualgent Demo"
+DEMO_EMAIL = "demo@qualgent.test"
+"""The demo owner's sign-in on the web app (a reserved domain: it reaches no one)."""
 SIGN_IN = [
     {"description": "Open the app"},
     {"description": 'Enter "demo@example.com" into Email'},
@@ -66,17 +73,28 @@ DEMO_CASES = [
 ]
 
 
-async def _demo_org(url: str) -> tuple[str, str, bool]:
-    """(organization id, a fresh API key, whether the org was just created)."""
+async def _demo_org(url: str) -> tuple[str, str, str, bool]:
+    """(organization id, a fresh API key, a fresh web password for DEMO_EMAIL, whether the
+    org was just created)."""
     engine = make_engine(url, pool_size=1)
+    password = secrets.token_urlsafe(12)
     try:
         async with make_sessionmaker(engine)() as db:
             org = (await db.scalars(select(Organization).where(
                 Organization.name == DEMO_ORG))).first()
             if org is None:
                 made = await admin.create_org(db, DEMO_ORG, 1000, "enterprise")
-                return made["organization_id"], made["api_key"], True
-            return str(org.id), (await admin.create_key(db, str(org.id)))["api_key"], False
+                org_id, key, created = made["organization_id"], made["api_key"], True
+            else:
+                org_id, created = str(org.id), False
+                key = (await admin.create_key(db, org_id))["api_key"]
+            await db.execute(update(User).where(
+                User.organization_id == uuid.UUID(org_id), User.role == "owner",
+                User.email.is_(None) | (User.email == DEMO_EMAIL)).values(
+                email=DEMO_EMAIL, name="Demo owner",
+                password_hash=await asyncio.to_thread(hash_password, password)))
+            await db.commit()
+            return org_id, key, password, created
     finally:
         await engine.dispose()
 
@@ -108,7 +126,7 @@ async def run_dev(settings: Settings, url: str, host: str, port: int | None, *,
     settings.public_url = settings.public_url or f"http://{host}:{bound}"
     if not verbose:  # dev speaks in the component lines below; warnings still show
         logging.getLogger("qualgent").setLevel(logging.WARNING)
-    org_id, key, created = await _demo_org(url)
+    org_id, key, password, created = await _demo_org(url)
     devices = runtime.simulated_devices(fleet=True)
     server = uvicorn.Server(uvicorn.Config(
         create_app(settings, url), log_level="debug" if verbose else "warning",
@@ -125,13 +143,14 @@ async def run_dev(settings: Settings, url: str, host: str, port: int | None, *,
         await _seed(settings.public_url, key)
     print(f"database  {runtime.describe_database(settings)}")
     print(f"api       {settings.public_url}")
+    print(f"web       {settings.public_url}  (sign in as {DEMO_EMAIL}, password {password})")
     print(f"devices   {runtime.describe_devices(devices)}")
     print(f"demo      {DEMO_ORG}: Demo Shop and {len(DEMO_CASES)} test cases"
           f"{' (created)' if created else ''}", flush=True)
 
     try:
         if check:
-            return await _check(settings.public_url, key)
+            return await _check(settings.public_url, key, password)
         _banner(settings.public_url, key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -154,29 +173,32 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _check(base: str, key: str, timeout_s: float = 600.0) -> bool:
+async def _check(base: str, key: str, password: str, timeout_s: float = 600.0) -> bool:
     """Run every demo case on the simulated Pixel 7 through the API, as a CI job would, and
-    print one line per run. Polls once a second: well inside the rate limit."""
+    print one line per run. Polls once a second: well inside the rate limit. Then sign in to
+    the web app and open every run's results page."""
     try:
-        return await _run_suite(base, key, timeout_s)
+        links = await _run_suite(base, key, timeout_s)
+        return links is not None and await _open_pages(base, password, links)
     except httpx.HTTPError as exc:
         detail = exc.response.text if isinstance(exc, httpx.HTTPStatusError) else ""
         print(f"check     FAILED: {exc} {detail}", flush=True)
         return False
 
 
-async def _run_suite(base: str, key: str, timeout_s: float) -> bool:
+async def _run_suite(base: str, key: str, timeout_s: float) -> dict[str, str] | None:
+    """Each run's results page link by case name, or None when a run did not pass."""
     async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": key}, timeout=60) as c:
         app = (await c.get("/v1/apps/latest")).raise_for_status().json()["file"]
         r = await c.post("/v1/test-cases/run-all", json={
             "app_file_id": app["id"], "device": {"name": "Pixel 7", "platform": "Android"}})
         pending = {x["test_run_id"] for x in r.raise_for_status().json()["results"]}
         print(f"check     running {len(pending)} demo test case(s) on Pixel 7", flush=True)
-        ok, deadline = True, time.monotonic() + timeout_s
+        ok, deadline, links = True, time.monotonic() + timeout_s, {}
         while pending:
             if time.monotonic() > deadline:
                 print(f"TIMEOUT   {len(pending)} run(s) did not finish in {timeout_s:.0f} s")
-                return False
+                return None
             await asyncio.sleep(1)
             for run_id in sorted(pending):
                 run = (await c.get(f"/v1/jobs/status/{run_id}")).raise_for_status().json()
@@ -184,6 +206,7 @@ async def _run_suite(base: str, key: str, timeout_s: float) -> bool:
                     continue
                 pending.discard(run_id)
                 name = run["test_case"]["name"]
+                links[name] = run["link"]
                 good = run["status"] == RunStatus.PASSED  # every demo case passes
                 ok &= good
                 line = f"{'ok' if good else 'FAIL':<9} {run['status']:<9} {name}  {run['link']}"
@@ -191,7 +214,27 @@ async def _run_suite(base: str, key: str, timeout_s: float) -> bool:
                     line += f"\n          expected passed: {run.get('explanation') or ''}"
                 print(line, flush=True)
     print("check     all runs ended as expected" if ok else "check     FAILED", flush=True)
-    return ok
+    return links if ok else None
+
+
+async def _open_pages(base: str, password: str, links: dict[str, str]) -> bool:
+    """Sign in as the demo owner, as a browser would, and open each run's results page."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as web:
+        form = (await web.get("/auth/sign-in")).raise_for_status().text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        r = await web.post("/auth/sign-in", data={
+            "email": DEMO_EMAIL, "password": password, "next": "/test-runs",
+            "csrf_token": token.group(1) if token else ""})
+        if r.status_code != 303:
+            print(f"web       FAILED: signing in answered {r.status_code}", flush=True)
+            return False
+        for name, link in links.items():
+            page = await web.get(link)
+            if page.status_code != 200 or name not in page.text:
+                print(f"web       FAILED: {link} answered {page.status_code}", flush=True)
+                return False
+    print(f"web       signed in and opened {len(links)} results page(s)", flush=True)
+    return True
 
 
 def _banner(base: str, key: str) -> None:

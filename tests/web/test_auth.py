@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -110,24 +111,29 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_session_fixation_fails(web: Web, second_web: Web, server: Server) -> None:
-    # the attacker has an account and a real session, and plants its cookie in the victim's
-    # browser (or just a made-up value); signing in must replace it, not adopt it
+    victim_email = web.sign_up(email="victim@example.com")
+    web.page.get_by_role("button", name="Sign out").click()
+    # a made-up session id planted in the victim's browser is not adopted by signing in
+    web.context.add_cookies([{"name": "qg_session", "value": "planted-by-attacker",
+                              "url": server.base_url}])
+    web.sign_in(victim_email)
+    web.page.wait_for_url(re.compile(r"/test-runs"))
+    now = next(c["value"] for c in web.context.cookies() if c["name"] == "qg_session")
+    assert now != "planted-by-attacker"
+    assert web.page.get_by_text("victim@example.com").is_visible()
+    # the attacker's own, real session planted: signing in replaces it, and the attacker's
+    # copy of the token does not become the victim's session
     second_web.sign_up(name="Attacker")
     planted = next(c["value"] for c in second_web.context.cookies()
                    if c["name"] == "qg_session")
-    victim = web
-    victim_email = "victim@example.com"
-    victim.sign_up(email=victim_email)
-    victim.page.get_by_role("button", name="Sign out").click()
-    victim.context.add_cookies([{"name": "qg_session", "value": planted,
-                                 "url": server.base_url}])
-    victim.sign_in(victim_email)
-    victim.page.wait_for_url(re.compile(r"/test-runs"))
-    now = next(c["value"] for c in victim.context.cookies() if c["name"] == "qg_session")
-    assert now != planted
-    with httpx.Client(base_url=server.base_url, cookies={"qg_session": planted}) as client:
-        assert client.get("/test-runs", follow_redirects=False).status_code == 303
-    assert victim.page.get_by_text("victim@example.com").is_visible()
+    with httpx.Client(base_url=server.base_url, cookies={"qg_session": planted}) as victim:
+        token = _form_token(victim.get("/auth/sign-up").text)  # the sign-in form's token
+        r = victim.post("/auth/sign-in", data={"email": victim_email, "password": PASSWORD,
+                                               "csrf_token": token})
+        assert r.status_code == 303
+        assert r.cookies["qg_session"] != planted
+    with httpx.Client(base_url=server.base_url, cookies={"qg_session": planted}) as attacker:
+        assert attacker.get("/test-runs", follow_redirects=False).status_code == 303
 
 
 def test_sign_in_attempts_are_rate_limited(db_url: str, tmp_path: Path) -> None:
@@ -155,5 +161,27 @@ def test_sign_up_can_be_restricted_to_invitations(db_url: str, tmp_path: Path, m
                                                    "password": PASSWORD})
             assert r.status_code == 403
         assert db.scalar("SELECT count(*) FROM users") == 0
+    finally:
+        server.stop()
+
+
+def test_an_expired_session_signs_nobody_in_and_is_pruned(db_url: str, tmp_path: Path,
+                                                          db: Db) -> None:
+    server = start_server(db_url, tmp_path / "data", lease_seconds=0.4)
+    try:
+        with httpx.Client(base_url=server.base_url) as client:
+            token = _form_token(client.get("/auth/sign-up").text)
+            r = client.post("/auth/sign-up", data={
+                "name": "Ada", "email": "ada@example.com", "password": PASSWORD,
+                "csrf_token": token})
+            assert r.status_code == 303 and r.headers["location"] == "/test-runs"
+            assert client.get("/", follow_redirects=False).headers["location"] == "/test-runs"
+            db.fetch("UPDATE web_sessions SET expires_at = now() - interval '1 second'")
+            assert client.get("/", follow_redirects=False).headers["location"] == (
+                "/auth/sign-in")
+        deadline = time.monotonic() + 10
+        while db.scalar("SELECT count(*) FROM web_sessions") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert db.scalar("SELECT count(*) FROM web_sessions") == 0
     finally:
         server.stop()

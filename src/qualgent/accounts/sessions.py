@@ -88,3 +88,8 @@ async def end_all(db: AsyncSession, user_id: uuid.UUID) -> None:
     """Every browser of this user signs out (a removed member)."""
     await db.execute(delete(WebSession).where(WebSession.user_id == user_id))
     await db.commit()
+
+
+async def prune(pg: asyncpg.Pool) -> None:
+    """Expired sessions are deleted (by the reaper); they stopped working at expiry already."""
+    await pg.execute("DELETE FROM web_sessions WHERE expires_at <= now()")

@@ -10,6 +10,7 @@ import logging
 import asyncpg
 
 from qualgent import sms
+from qualgent.accounts import sessions
 from qualgent.config import Settings
 from qualgent.db.pool import UNAVAILABLE
 from qualgent.queue import lifecycle
@@ -27,6 +28,7 @@ async def reap_forever(pool: asyncpg.Pool, settings: Settings) -> None:
             reaped = await lifecycle.reap(pool, settings.max_attempts,
                                           settings.lease_seconds * 2)
             await sms.prune(pool, settings.sms_keep_hours)  # codes are kept no longer
+            await sessions.prune(pool)
         except UNAVAILABLE as exc:
             if not unreachable:
                 log.warning("reaper: the database is unreachable (%s); retrying", exc)
