@@ -113,7 +113,7 @@ async def _context(db: Session, ctx: Ctx, viewer: Viewer, status: str, category:
     rows, more = await _page(ctx.pg, viewer.organization_id, f)
     live = any(r["status"] in UNFINISHED for r in rows)
     return {"runs": rows, "filters": f, "categories": options, "statuses": STATUSES,
-            "summary": _summary(rows), "statuses_shown": {r["status"] for r in rows},
+            "summary": _summary(rows),
             "older": f.query(cursor=more) if more else None,
             "fragment_url": "/test-runs/fragment" + f.query() if live else None}
 
