@@ -51,6 +51,14 @@ function live(element) {
     const next = holder.firstElementChild;
     if (!next) return;
     const focusedId = document.activeElement && document.activeElement.id;
+    // Live regions keep their node (a region swapped in anew is often not announced): the
+    // old node moves into the new fragment and takes the new text.
+    next.querySelectorAll("[aria-live][id]").forEach((fresh) => {
+      const known = element.querySelector("#" + CSS.escape(fresh.id));
+      if (!known) return;
+      known.textContent = fresh.textContent;
+      fresh.replaceWith(known);
+    });
     element.replaceWith(next);
     if (focusedId) {
       const again = document.getElementById(focusedId);
