@@ -46,9 +46,13 @@ def _taken(name: str) -> str:
 async def _page(request: Request, db: Session, viewer: Viewer, *, status: int = 200,
                 new_name: str = "", create_error: str | None = None,
                 row_errors: dict[str, tuple[str, str]] | None = None,
-                notice: str | None = None) -> Response:
+                deleted: str = "") -> Response:
+    categories = await service.summaries(db, viewer.organization_id)
+    notice = None  # never about a category that still exists, whatever the URL says
+    if deleted and all(c.name != deleted for c in categories):
+        notice = f"Deleted the category “{deleted}”. Its test cases now have no category."
     return render(request, "categories/list.html", viewer, status=status,
-                  categories=await service.summaries(db, viewer.organization_id),
+                  categories=categories,
                   new_name=new_name, create_error=create_error, row_errors=row_errors or {},
                   notice=notice)
 
@@ -56,9 +60,7 @@ async def _page(request: Request, db: Session, viewer: Viewer, *, status: int = 
 @router.get("/categories")
 async def categories_page(request: Request, db: Session, viewer: SignedIn,
                           deleted: str = "") -> Response:
-    notice = (f"Deleted the category “{deleted[:MAX_NAME]}”. Its test cases now have no "
-              "category.") if deleted else None
-    return await _page(request, db, viewer, notice=notice)
+    return await _page(request, db, viewer, deleted=deleted[:MAX_NAME])
 
 
 @router.post("/categories")

@@ -41,13 +41,17 @@ def public_base(request: Request, ctx: Ctx) -> str:
 # --- Developer -------------------------------------------------------------------------------
 
 async def _developer(request: Request, db: Session, viewer: Viewer, *, status: int = 200,
-                     new_key: str | None = None, notice: str | None = None) -> Response:
+                     new_key: str | None = None, revoked: str = "") -> Response:
     org = await db.get(Organization, viewer.organization_id)
+    listed = await keys.list_keys(db, viewer.organization_id)
+    notice = None  # only for a key of this org that is revoked: the URL cannot put words here
+    if revoked and any(k.prefix == revoked and not k.active for k in listed):
+        notice = f"The key {revoked}… is revoked: the API refuses it from now on."
     ledger = (await db.scalars(
         select(CreditLedger).where(CreditLedger.organization_id == viewer.organization_id)
         .order_by(CreditLedger.id.desc()).limit(LEDGER_ROWS))).all()
     return render(request, "settings/developer.html", viewer, status=status,
-                  keys=await keys.list_keys(db, viewer.organization_id), new_key=new_key,
+                  keys=listed, new_key=new_key,
                   notice=notice, plan=org.plan if org else viewer.plan,
                   credits=org.credits if org else 0, ledger=ledger, reasons=REASONS,
                   ledger_limit=LEDGER_ROWS, base=public_base(request, request.app.state.ctx))
@@ -61,9 +65,7 @@ async def settings_home() -> Response:
 @router.get("/settings/developer")
 async def developer(request: Request, db: Session, viewer: SignedIn,
                     revoked: str = "") -> Response:
-    notice = f"The key {revoked[:16]}… is revoked: the API refuses it from now on." \
-        if revoked else None
-    return await _developer(request, db, viewer, notice=notice)
+    return await _developer(request, db, viewer, revoked=revoked[:16])
 
 
 @router.post("/settings/developer/keys")
@@ -85,11 +87,15 @@ async def revoke_key(request: Request, key_id: str, db: Session, viewer: SignedI
 
 async def _members(request: Request, db: Session, viewer: Viewer, *, status: int = 200,
                    link: str | None = None, link_role: str = "",
-                   errors: dict[str, str] | None = None, notice: str | None = None) -> Response:
+                   errors: dict[str, str] | None = None, removed: str = "") -> Response:
     pending = (await invitations.pending(db, viewer.organization_id)
                if viewer.is_owner else [])
+    people = await members.list_members(db, viewer.organization_id)
+    notice = None  # never about someone still a member, whatever the URL says
+    if removed and all(m.name != removed for m in people):
+        notice = f"{removed} was removed and signed out."
     return render(request, "settings/members.html", viewer, status=status,
-                  members=await members.list_members(db, viewer.organization_id),
+                  members=people,
                   pending=pending, link=link, link_role=link_role, errors=errors or {},
                   notice=notice, roles=members.ROLES)
 
@@ -97,8 +103,7 @@ async def _members(request: Request, db: Session, viewer: Viewer, *, status: int
 @router.get("/settings/members")
 async def members_page(request: Request, db: Session, viewer: SignedIn,
                        removed: str = "") -> Response:
-    notice = f"{removed[:200]} was removed and signed out." if removed else None
-    return await _members(request, db, viewer, notice=notice)
+    return await _members(request, db, viewer, removed=removed[:200])
 
 
 @router.post("/settings/members/invitations")
