@@ -14,12 +14,17 @@ from qualgent.queue.states import StepStatus
 
 def _did(actions: list[dict]) -> list[tuple[str, str]]:
     out = []
+    # timings and fresh codes differ on every run: a code read from an SMS, and typing it,
+    # compare as the same action whatever the code was
+    codes = {a.get("value") for a in actions if a["action"] == "read_sms"} - {None}
     for a in actions:
         if a["action"] in ("wait", "read_sms"):
-            continue  # timings and fresh codes differ on every run
+            continue
         sel = a.get("selector") or {}
         target = next((str(v) for k, v in sel.items() if k != "kind"), "")
         value = a.get("value") if a["action"] in ("type", "key", "swipe") else None
+        if value in codes:
+            value = "<code from the SMS>"
         out.append((a["action"], target if value is None else f"{target}={value}"))
     return out
 
