@@ -144,7 +144,7 @@ def test_results_page_follows_a_run_live_and_shows_failures_audits_and_nothing_t
         expect(steps.nth(5).locator('svg g.mark-check[data-action="1"]')).to_have_count(1)
         expect(page.get_by_role("link", name="Open the device log")).to_be_visible()
         log = page.get_by_role("link", name="Open the device log").get_attribute("href")
-        assert log and log.startswith(f"/downloads/logs/{run_id}/")
+        assert log and log.startswith(f"/test-runs/{run_id}/files/logs/")
         assert page.request.get(log).status == 200
         page.locator("details.log-tail summary").click()
         expect(page.locator("pre.log")).not_to_be_empty()
@@ -173,7 +173,7 @@ def test_results_page_follows_a_run_live_and_shows_failures_audits_and_nothing_t
         video = page.locator("video")
         expect(video).to_have_attribute("preload", "none")
         src = video.get_attribute("src")
-        assert src and src.startswith(f"/downloads/{video_key}?")
+        assert src == f"/test-runs/{failing}/files/{video_key.replace(f'/{failing}', '')}"
         assert page.request.get(src).status == 200
         web.check("results-failed")
 
@@ -210,7 +210,8 @@ def test_results_page_follows_a_run_live_and_shows_failures_audits_and_nothing_t
     second_web.sign_up(organization="Someone else")
     answers = []
     for path in (url, f"/test-runs/{uuid.uuid4()}", "/test-runs/not-a-run",
-                 f"/test-runs/{run_id}/live"):
+                 f"/test-runs/{run_id}/live", log, f"/test-runs/{run_id}/files/logs/9.txt",
+                 f"/test-runs/{run_id}/files/../../etc/passwd"):
         response = second_web.goto(path)
         assert response is not None
         answers.append((response.status, second_web.page.locator("main").inner_text()))

@@ -25,7 +25,7 @@ from qualgent.runs.schemas import (
     RunTrace,
     Submitted,
 )
-from qualgent.runs.views import run_link, run_view, trace_view
+from qualgent.runs.views import run_link, run_view, signed_links, trace_view
 
 router = APIRouter(tags=["runs"], route_class=RefusalRoute)
 jobs = APIRouter(tags=["jobs"], route_class=RefusalRoute)
@@ -132,4 +132,5 @@ async def job_steps(
     else:
         wanted = attempt
     steps = await queries.step_rows(ctx.pg, run_id, wanted)
-    return trace_view(row, steps, ctx.settings.public_url, ctx.settings.signing_key)
+    return trace_view(row, steps, signed_links(ctx.settings.public_url,
+                                                  ctx.settings.signing_key))

@@ -3,6 +3,7 @@ status endpoint is the hottest path of the API and skips response-model validati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qualgent.apps import links
@@ -66,15 +67,18 @@ def run_view(row: Any, public_url: str, *, with_steps: bool = True) -> dict:
     return out
 
 
-def _link(public_url: str, signing_key: bytes, key: str) -> str:
-    return links.signed_url(public_url, signing_key, f"/downloads/{key}")
+Link = Callable[[str], str]
+"""A stored artifact's key -> the URL it is served at."""
 
 
-def step_view(step: Any, public_url: str, signing_key: bytes) -> dict:
+def signed_links(public_url: str, signing_key: bytes) -> Link:
+    """The API's links: signed, expiring, usable without a key (/downloads/...)."""
+    return lambda key: links.signed_url(public_url, signing_key, f"/downloads/{key}")
+
+
+def step_view(step: Any, link: Link) -> dict:
     """step: a run_steps row (runs.queries.step_rows)."""
-    shot = None
-    if step["screenshot_key"]:
-        shot = _link(public_url, signing_key, step["screenshot_key"])
+    shot = link(step["screenshot_key"]) if step["screenshot_key"] else None
     return {
         "attempt": step["attempt"],
         "index": step["index"],
@@ -104,15 +108,13 @@ def summed_usage(steps: Any) -> dict | None:
     return total
 
 
-def trace_view(run: Any, rows: StepRows, public_url: str, signing_key: bytes) -> dict:
+def trace_view(run: Any, rows: StepRows, link: Link) -> dict:
     """The per-step trace of a run (a runs.queries row), the steps asked for and the device
     log and video of the attempt shown; no links once retention removed the artifacts. The
     run's planner and model, and the model usage of the steps shown, summed."""
     kept = run["artifacts_pruned_at"] is None
-    logs = [_link(public_url, signing_key, a["key"]) for a in rows.artifacts
-            if kept and a["kind"] == "log"]
-    videos = [_link(public_url, signing_key, a["key"]) for a in rows.artifacts
-              if kept and a["kind"] == "video"]
+    logs = [link(a["key"]) for a in rows.artifacts if kept and a["kind"] == "log"]
+    videos = [link(a["key"]) for a in rows.artifacts if kept and a["kind"] == "video"]
     return {
         "test_run_id": str(run["id"]),
         "status": run["status"],
@@ -125,5 +127,5 @@ def trace_view(run: Any, rows: StepRows, public_url: str, signing_key: bytes) ->
         "usage": summed_usage(rows.steps),
         "device_log_url": logs[0] if logs else None,
         "video_urls": videos,
-        "steps": [step_view(s, public_url, signing_key) for s in rows.steps],
+        "steps": [step_view(s, link) for s in rows.steps],
     }

@@ -1,7 +1,9 @@
 """Pages: a run's results, `/test-runs/{id}` (the page every API `link` points at).
 
 The data is the API's own: runs.queries reads the run and its steps, runs.views builds the
-steps with their signed links (relative here, so the page's CSP `'self'` covers them). What
+steps. Their screenshots, log and video are linked at `/test-runs/{id}/files/...`, served to
+the signed-in organization: stable links (a page left open does not outlive them, unlike the
+API's expiring signed links) that the browser may cache, so a live refresh repaints nothing. What
 the page adds is presentation: the elements each action hit, drawn over the step's
 screenshot in an SVG whose viewBox is the screen's size. Actions record bounds but not the
 screen's size, so that is read from the screenshot's PNG header (the screenshot is the whole
@@ -22,12 +24,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from qualgent.api.deps import Ctx
 from qualgent.domain import NotFound, parse_id
 from qualgent.runs import queries, views
-from qualgent.storage import BlobStore
+from qualgent.storage import BlobStore, keys
 from qualgent.web.pages import SignedIn, render
 
 router = APIRouter(include_in_schema=False)
@@ -274,9 +276,9 @@ async def _steps(ctx: Any, run_id: uuid.UUID, attempt: int, run: Any
                  ) -> tuple[list[Step], dict, queries.StepRows]:
     """The attempt's steps as the API shows them (links relative: same origin as the page)."""
     rows = await queries.step_rows(ctx.pg, run_id, attempt)
-    trace = views.trace_view(run, rows, "", ctx.settings.signing_key)
-    keys = [r["screenshot_key"] for r in rows.steps if r["screenshot_key"]]
-    sizes = await screen_sizes(ctx.blobs, keys)
+    trace = views.trace_view(run, rows, _page_link)
+    shots = [r["screenshot_key"] for r in rows.steps if r["screenshot_key"]]
+    sizes = await screen_sizes(ctx.blobs, shots)
     steps = build_steps(trace["steps"], [r["screenshot_key"] for r in rows.steps], sizes)
     return steps, trace, rows
 
@@ -333,6 +335,33 @@ async def _context(request: Request, ctx: Any, viewer: Any, raw_id: str,
         "ms": milliseconds,
         "title": f"{run['case_name']} · run",
     }
+
+
+def _page_link(key: str) -> str:
+    """screenshots/<run>/<name> -> /test-runs/<run>/files/screenshots/<name>"""
+    directory, run_id, name = key.split("/", 2)
+    return f"/test-runs/{run_id}/files/{directory}/{name}"
+
+
+_FILES = {"screenshots": "image/png", "logs": "text/plain; charset=utf-8",
+          "videos": "video/mp4"}
+_OWNED = "SELECT 1 FROM test_runs WHERE id = $1 AND organization_id = $2"
+
+
+@router.get("/test-runs/{run_id}/files/{directory}/{name}")
+async def result_file(run_id: str, directory: str, name: str, viewer: SignedIn,
+                      ctx: Ctx) -> Response:
+    """A screenshot, device log or video chunk of one of the organization's runs. Never
+    rewritten once stored (a key per attempt and step), so the browser may keep it."""
+    run = parse_id(run_id, "Test run")
+    key = keys.artifact_key(directory, str(run), name) if directory in _FILES else None
+    if key is None or await ctx.pg.fetchval(_OWNED, run, viewer.organization_id) is None \
+            or not await run_in_threadpool(ctx.blobs.exists, key):
+        raise NotFound("File")
+    size = await run_in_threadpool(ctx.blobs.size, key)
+    return StreamingResponse(ctx.blobs.iter_bytes(key), media_type=_FILES[directory],
+                             headers={"Content-Length": str(size),
+                                      "Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/test-runs/{run_id}")
