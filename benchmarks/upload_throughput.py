@@ -204,6 +204,7 @@ def parse_args() -> argparse.Namespace:
 def main(tmp: Path) -> None:
     args = parse_args()
     db = Database()
+    db.setup()  # before the server, which takes the fresh database's URL
     limit_mb = max(2048, args.size_mb + 64)
     server = Server(tmp, db, {"QUALGENT_RATE_LIMIT": "1000000/second",
                               "QUALGENT_MAX_SINGLE_UPLOAD_MB": str(limit_mb)})
@@ -213,7 +214,6 @@ def main(tmp: Path) -> None:
     size = apk.stat().st_size
     digest = sha256_of(apk)  # also leaves the file in the page cache for both writers
     try:
-        db.setup()
         server.start()
         api_key = server.seed_org()
         runs: list[Run] = []
