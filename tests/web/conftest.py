@@ -33,8 +33,10 @@ PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running while it is open, which
+    would break asyncio.run in the test modules that come after."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed")
     from playwright.sync_api import sync_playwright

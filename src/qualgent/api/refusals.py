@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from qualgent.accounts.invitations import InvitationRefused
+from qualgent.accounts.members import LastOwner
 from qualgent.api.errors import NOT_FOUND, ApiError
 from qualgent.apps.service import OsMismatch, PackageNameMismatch
 from qualgent.builds import InvalidBuild
@@ -47,6 +49,9 @@ STATUS: dict[type[DomainError], tuple[int, str]] = {
     NoTestCases: (422, "no_test_cases"),
     InvalidCursor: (400, "invalid_cursor"),
     InsufficientCredits: (402, "insufficient_credits"),
+    # the pages' refusals (accounts), in the same table though no /v1 route raises them
+    InvitationRefused: (410, "invitation_unusable"),
+    LastOwner: (409, "last_owner"),
 }
 
 REFUSALS = (DomainError, InvalidBuild)
