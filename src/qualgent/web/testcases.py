@@ -3,19 +3,14 @@ between any two versions, and the form that runs a case.
 
 The editor validates with the API's own schemas (CaseCreate / CaseUpdate), so a page cannot
 save what the API would refuse; each pydantic error is shown next to the field its `loc`
-names. Steps and variables are edited by server-side buttons (`op`), so the form works
+names (the form model is web.case_form, the diff web.case_diff). Steps and variables are edited by server-side buttons (`op`), so the form works
 without JavaScript and with the keyboard alone. Runs go through runs.service.run_jobs, the
 path POST /v1/test-cases/run takes, so every refusal is the API's.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -33,15 +28,20 @@ from qualgent.runs import service as runs
 from qualgent.runs.schemas import DeviceSpec, JobSpec
 from qualgent.testcases import service as testcases
 from qualgent.testcases.schemas import CaseCreate, CaseUpdate
-from qualgent.testcases.variables import TOKEN
+from qualgent.web.case_diff import DiffLine, diff, readable
+from qualgent.web.case_form import (
+    Draft,
+    apply_op,
+    as_text,
+    focus_of,
+    typed,
+    undeclared,
+    validation_errors,
+)
 from qualgent.web.pages import SignedIn, checked_form, redirect, render
 from qualgent.web.pages import field as form_field
 
 router = APIRouter(include_in_schema=False)
-
-MAX_STEPS = 500
-MAX_VARIABLES = 100
-VAR_COLUMNS = ("name", "type", "required", "default", "description")
 
 
 # ------------------------------------------------------------------------------ the list
@@ -83,198 +83,6 @@ async def case_list(request: Request, viewer: SignedIn, db: Session, category: s
 
 # ----------------------------------------------------------------------------- the editor
 
-
-@dataclass
-class Draft:
-    """The editor's content as the form holds it (text), before validation."""
-
-    name: str = ""
-    description: str = ""
-    category_id: str = ""
-    steps: list[str] = field(default_factory=lambda: [""])
-    variables: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, version: TestCaseVersion) -> Draft:
-        return cls(
-            name=version.name, description=version.description or "",
-            category_id=str(version.category_id) if version.category_id else "",
-            steps=[s["description"] for s in version.steps],
-            variables=[{
-                "name": v["name"], "type": v["type"], "required": bool(v.get("required")),
-                "default": "" if v.get("default") is None else _text(v["default"]),
-                "description": v.get("description") or "",
-            } for v in version.variables],
-        )
-
-    @classmethod
-    def from_form(cls, form: FormData) -> Draft:
-        # Limits above the schema's maxima: too long is refused by validation, not cut.
-        steps = [s[:4000] for s in form.getlist("step")[:MAX_STEPS + 1] if isinstance(s, str)]
-        try:
-            count = min(int(form_field(form, "var_count", 10)), MAX_VARIABLES + 1)
-        except ValueError:
-            count = 0
-        variables = [{
-            "name": form_field(form, f"var-{i}-name", 200).strip(),
-            "type": form_field(form, f"var-{i}-type", 20),
-            "required": form_field(form, f"var-{i}-required", 10) == "yes",
-            "default": form_field(form, f"var-{i}-default", 4000),
-            "description": form_field(form, f"var-{i}-description", 1000),
-        } for i in range(max(count, 0))]
-        return cls(
-            name=form_field(form, "name", 1000).strip(),
-            description=form_field(form, "description", 8000).strip(),
-            category_id=form_field(form, "category_id", 100),
-            steps=steps, variables=variables,
-        )
-
-    def body(self) -> dict[str, Any]:
-        """What the API would receive for this content."""
-        return {
-            "name": self.name,
-            "description": self.description or None,
-            "category_id": self.category_id or None,
-            "steps": [{"description": s.strip()} for s in self.steps],
-            "variables": [{
-                "name": v["name"], "type": v["type"], "required": v["required"],
-                "default": _typed(v["default"], v["type"]),
-                "description": v["description"].strip() or None,
-            } for v in self.variables],
-        }
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
-
-
-def _typed(text: str, kind: str) -> str | int | float | None:
-    """A form's text as the API would get it: '' is no value; a number variable's number text
-    is a number (anything else stays text, which the schema then refuses)."""
-    if text == "":
-        return None
-    if kind == "number" and NUMBER.fullmatch(text.strip()):
-        number = float(text)
-        if math.isfinite(number):
-            return int(number) if number.is_integer() and "." not in text else number
-    return text
-
-
-def _apply(draft: Draft, op: str) -> str | None:
-    """Applies an editing button to the draft; returns the id of the element to focus."""
-    verb, _, arg = op.partition(":")
-    try:
-        index = int(arg) if arg else -1
-    except ValueError:
-        return None
-    steps, variables = draft.steps, draft.variables
-    if verb == "add-step" and len(steps) < MAX_STEPS:
-        steps.append("")
-        return f"f-step-{len(steps) - 1}"
-    if verb == "remove-step" and 0 <= index < len(steps):
-        del steps[index]
-        return f"f-step-{min(index, len(steps) - 1)}" if steps else "add-step"
-    if verb in ("up", "down") and 0 <= index < len(steps):
-        other = index - 1 if verb == "up" else index + 1
-        if 0 <= other < len(steps):
-            steps[index], steps[other] = steps[other], steps[index]
-            index = other
-        at_end = index == 0 if verb == "up" else index == len(steps) - 1
-        return f"f-step-{index}" if at_end else f"step-{index}-{verb}"
-    if verb == "add-var" and len(variables) < MAX_VARIABLES:
-        variables.append({"name": "", "type": "string", "required": False, "default": "",
-                          "description": ""})
-        return f"f-var-{len(variables) - 1}-name"
-    if verb == "remove-var" and 0 <= index < len(variables):
-        del variables[index]
-        return f"f-var-{min(index, len(variables) - 1)}-name" if variables else "add-var"
-    return None
-
-
-def _message(err: dict[str, Any], loc: tuple) -> str:
-    kind, ctx = err["type"], err.get("ctx") or {}
-    if kind == "string_too_short":
-        return "Write the step, or remove it." if loc[:1] == ("steps",) else \
-            "This cannot be empty."
-    if kind == "string_too_long":
-        return f"At most {ctx.get('max_length')} characters."
-    if kind == "too_short" and loc == ("steps",):
-        return "Add at least one step."
-    if kind == "too_long":
-        return f"At most {ctx.get('max_length')} of these."
-    if kind == "literal_error":
-        return "Choose string or number."
-    return err["msg"].removeprefix("Value error, ")
-
-
-def _error_key(loc: tuple, message: str) -> str:
-    """pydantic's loc as the editor's field key: steps[2], variables[0].name, ..."""
-    head, rest = loc[0], loc[1:]
-    if head in ("steps", "variables") and rest and isinstance(rest[0], int):
-        key = f"{head}[{rest[0]}]"
-        if head == "variables":
-            column = rest[1] if len(rest) > 1 and rest[1] in VAR_COLUMNS else (
-                "default" if "default" in message else "name")
-            key += f".{column}"
-        return key
-    return str(head)
-
-
-def validation_errors(draft: Draft, exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        message = _message(err, loc)
-        key = _error_key(loc, message) if loc else "form"
-        if key == "variables" and "declared twice" in message:
-            key = _duplicate_row(draft) or key
-        errors.setdefault(key, message)
-    return errors
-
-
-def _duplicate_row(draft: Draft) -> str | None:
-    seen: set[str] = set()
-    for i, v in enumerate(draft.variables):
-        if v["name"] in seen:
-            return f"variables[{i}].name"
-        seen.add(v["name"])
-    return None
-
-
-def _focus_of(errors: dict[str, str]) -> str | None:
-    """The element of the first error, in the form's order."""
-    order = ["name", "description", "category_id"]
-    order += sorted((k for k in errors if k.startswith("steps[")),
-                    key=lambda k: int(k[6:-1])) + ["steps"]
-    order += sorted((k for k in errors if k.startswith("variables[")),
-                    key=lambda k: (int(k[10:k.index("]")]), k)) + ["variables"]
-    for key in order:
-        if key in errors:
-            return _element_id(key)
-    return None
-
-
-def _element_id(key: str) -> str:
-    fixed = {"name": "f-name", "description": "f-description", "category_id": "f-category",
-             "steps": "add-step", "variables": "add-var"}
-    if key in fixed:
-        return fixed[key]
-    if key.startswith("steps["):
-        return f"f-step-{key[6:-1]}"
-    index, column = key[10:].split("].")
-    return f"f-var-{index}-{column}"
-
-
-def _undeclared(draft: Draft) -> list[str]:
-    """Tokens in the steps that name no declared variable: sent as written, worth a hint."""
-    declared = {v["name"] for v in draft.variables}
-    found = {m.group(1) for s in draft.steps for m in TOKEN.finditer(s)}
-    return sorted(found - declared)
-
-
 async def _render_editor(request: Request, viewer: SignedIn, db: Session, draft: Draft,
                          case: testcases.Case | None, *, errors: dict[str, str] | None = None,
                          focus: str | None = None, status: int = 200,
@@ -284,7 +92,7 @@ async def _render_editor(request: Request, viewer: SignedIn, db: Session, draft:
         request, "testcases/editor.html", viewer, status=status,
         title=case.head.name if case else "New test case",
         case=case, draft=draft, categories=cats, errors=errors or {}, focus=focus,
-        saved=saved, undeclared=_undeclared(draft),
+        saved=saved, undeclared=undeclared(draft),
         action=f"/test-cases/{case.head.id}" if case else "/test-cases/new",
     )
 
@@ -326,13 +134,13 @@ async def _submit_editor(request: Request, viewer: SignedIn, db: Session, form: 
     draft = Draft.from_form(form)
     op = form_field(form, "op", 40) or "save"
     if op != "save":
-        return await _render_editor(request, viewer, db, draft, case, focus=_apply(draft, op))
+        return await _render_editor(request, viewer, db, draft, case, focus=apply_op(draft, op))
     try:
         body = (CaseUpdate if case else CaseCreate).model_validate(draft.body())
     except ValidationError as exc:
         errors = validation_errors(draft, exc)
         return await _render_editor(request, viewer, db, draft, case, errors=errors,
-                                    focus=_focus_of(errors), status=422)
+                                    focus=focus_of(errors), status=422)
     org = viewer.organization_id
     try:
         if case is None:
@@ -358,55 +166,6 @@ async def archive_case(request: Request, viewer: SignedIn, db: Session,
 
 
 # ------------------------------------------------------------------------ versions and diff
-
-
-def readable(version: TestCaseVersion, category_names: dict[uuid.UUID, str]) -> list[str]:
-    """A version as lines of text, so two versions can be compared line by line."""
-    category = "none"
-    if version.category_id is not None:
-        category = category_names.get(version.category_id, "(a deleted category)")
-    lines = [f"Name: {version.name}"]
-    description = (version.description or "").splitlines() or [""]
-    lines += [f"Description: {description[0]}"] + [f"  {d}" for d in description[1:]]
-    lines += [f"Category: {category}", "Steps:"]
-    lines += [f"  {i}. {s['description']}" for i, s in enumerate(version.steps, 1)] or \
-        ["  (none)"]
-    lines += ["Variables:"]
-    for v in version.variables:
-        facts = [v["type"], "required" if v.get("required") else "optional"]
-        if v.get("default") is not None:
-            facts.append(f"default {_text(v['default'])!r}")
-        line = f"  {v['name']} ({', '.join(facts)})"
-        if v.get("description"):
-            line += f": {v['description']}"
-        lines.append(line)
-    if not version.variables:
-        lines.append("  (none)")
-    return lines
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "same", "added", "removed", "gap"
-    text: str
-
-
-def diff(old: list[str], new: list[str], context: int = 3) -> list[DiffLine]:
-    """Changed lines with a few lines of context around each change."""
-    out: list[DiffLine] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for n, group in enumerate(matcher.get_grouped_opcodes(context)):
-        if n:
-            out.append(DiffLine("gap", "…"))
-        for tag, i1, i2, j1, j2 in group:
-            if tag == "equal":
-                out += [DiffLine("same", line) for line in old[i1:i2]]
-                continue
-            if tag in ("replace", "delete"):
-                out += [DiffLine("removed", line) for line in old[i1:i2]]
-            if tag in ("replace", "insert"):
-                out += [DiffLine("added", line) for line in new[j1:j2]]
-    return out
 
 
 def _number(text: str) -> int | None:
@@ -463,7 +222,7 @@ async def _render_run(request: Request, viewer: SignedIn, db: Session,
     history = await testcases.versions(db, org, case.head.id)
     chosen = chosen or {}
     if values is None:
-        values = {v["name"]: "" if v.get("default") is None else _text(v["default"])
+        values = {v["name"]: "" if v.get("default") is None else as_text(v["default"])
                   for v in version.variables}
     return render(
         request, "testcases/run.html", viewer, status=status, title=f"Run {case.head.name}",
@@ -504,13 +263,13 @@ async def run_case(request: Request, viewer: SignedIn, db: Session, ctx: Ctx,
         if shown != [v["name"] for v in version.variables]:
             # The inputs on screen were another version's: show this one's before running.
             values = {v["name"]: submitted[v["name"]] or (
-                "" if v.get("default") is None else _text(v["default"]))
+                "" if v.get("default") is None else as_text(v["default"]))
                 for v in version.variables}
             return await _render_run(
                 request, viewer, db, case, version, values=values, chosen=chosen,
                 notice=f"Version {version.version_number} declares other variables: check "
                        "their values below, then run it.")
-    supplied = {v["name"]: _typed(submitted[v["name"]], v["type"])
+    supplied = {v["name"]: typed(submitted[v["name"]], v["type"])
                 for v in version.variables if submitted[v["name"]] != ""}
     name, _, rest = chosen["device"].partition("|")
     platform, _, os_version = rest.partition("|")
