@@ -3,8 +3,9 @@ between any two versions, and the form that runs a case.
 
 The editor validates with the API's own schemas (CaseCreate / CaseUpdate), so a page cannot
 save what the API would refuse; each pydantic error is shown next to the field its `loc`
-names (the form model is web.case_form, the diff web.case_diff). Steps and variables are edited by server-side buttons (`op`), so the form works
-without JavaScript and with the keyboard alone. Runs go through runs.service.run_jobs, the
+names (the form model is web.case_form, the diff web.case_diff). Steps and variables are
+edited by server-side buttons (`op`), so the form works without JavaScript and with the
+keyboard alone. Runs go through runs.service.run_jobs, the
 path POST /v1/test-cases/run takes, so every refusal is the API's.
 """
 
