@@ -358,3 +358,63 @@ class RunArtifact(Base):
     key: Mapped[str] = mapped_column(Text)
     bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _created()
+
+
+class IdempotencyKey(Base):
+    """The first answer to a submission sent with an Idempotency-Key (kept 24 hours)."""
+
+    __tablename__ = "idempotency_keys"
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+
+
+class RunEvent(Base):
+    """A change of a run's status or progress, written by the run_event trigger."""
+
+    __tablename__ = "run_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    test_run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(12))
+    progress: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = _created()
+
+
+class Webhook(Base):
+    """A URL an organization wants told when a run finishes. Its signing secret is derived
+    (HMAC of the server's secret key, the id and secret_version), never stored."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[uuid.UUID] = _uuid()
+    organization_id: Mapped[uuid.UUID] = _org()
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = _created()
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One run's notification to one webhook: queued by the run_event trigger when the run
+    finishes, sent with retries by the deliverer; the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = _org()
+    test_run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    event: Mapped[str] = mapped_column(Text, default="run.finished")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = _created()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
