@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     """How long a browser stays signed in."""
     signin_limit: str = "10/minute"
     """Sign-in attempts per client address and per email address."""
+    webhook_retry_seconds: float = 30.0
+    """Base delay before a failed webhook delivery is retried; it doubles per attempt (with
+    jitter), capped at an hour."""
+    webhook_max_attempts: int = 8
+    """Attempts of one webhook delivery before it is marked failed."""
+    webhook_allow_private: bool = False
+    """Allow webhook URLs on loopback and private networks (a receiver inside your network).
+    Off: refused at registration and at each delivery (against DNS rebinding). Link-local
+    addresses (169.254.0.0/16, cloud metadata) are refused either way."""
 
     @cached_property
     def blob_root(self) -> Path:
