@@ -24,6 +24,7 @@ from qualgent.config import Settings
 from qualgent.db.engine import make_sessionmaker
 from qualgent.db.pool import asyncpg_dsn
 from qualgent.queue import reaper
+from qualgent.webhooks import deliver
 
 
 def from_environment() -> FastAPI:
@@ -58,6 +59,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         reaping = asyncio.create_task(reaper.reap_forever(pg, settings))
         # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)
         listening = asyncio.create_task(app.state.key_cache.listen(asyncpg_dsn(database_url)))
+        delivering = asyncio.create_task(  # webhook deliveries (qualgent.webhooks.deliver)
+            deliver.deliver_forever(pg, settings, asyncpg_dsn(database_url)))
         # Garbage collection, measured under status_load: what is built by now lives as long
         # as the app, so keep it out of the collector's full passes (~70 ms each unfrozen,
         # stalling every request in flight); and collect the young generation after 10,000
@@ -74,6 +77,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             reaping.cancel()
             listening.cancel()
             await asyncio.gather(reaping, listening, return_exceptions=True)
+            delivering.cancel()
+            await asyncio.gather(delivering, return_exceptions=True)
             await pg.close()
             await engine.dispose()
 
@@ -127,6 +132,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     for router in (jobs, apps_router, categories_router, testcases_router, runs_router,
                    devices_router):
         app.include_router(router, prefix="/v1")
+    from qualgent.webhooks.routes import router as webhooks_router
+
+    app.include_router(webhooks_router, prefix="/v1")
     app.include_router(sms_router, prefix="/v1")  # Twilio's webhook: signed, no API key
     app.include_router(downloads)
     web.install(app)  # the pages, after the API: its handlers take over 404s asking for HTML
