@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from qualgent.ci import ci_app
 from qualgent.config import Settings
 
 app = typer.Typer(help="Self-hostable AI-driven mobile app testing.", no_args_is_help=True)
@@ -22,6 +23,7 @@ admin = typer.Typer(help="Bootstrap organizations, keys, credits, categories, de
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(db_app, name="db")
+app.add_typer(ci_app, name="ci")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 VerboseOpt = Annotated[bool, typer.Option(
