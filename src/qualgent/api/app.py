@@ -24,6 +24,7 @@ from qualgent.config import Settings
 from qualgent.db.engine import make_sessionmaker
 from qualgent.db.pool import asyncpg_dsn
 from qualgent.queue import reaper
+from qualgent.runs.events import EventHub
 from qualgent.webhooks import deliver
 
 
@@ -59,6 +60,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         reaping = asyncio.create_task(reaper.reap_forever(pg, settings))
         # API-key cache: LISTEN for revocations on a connection of its own (auth engineer)
         listening = asyncio.create_task(app.state.key_cache.listen(asyncpg_dsn(database_url)))
+        # GET /v1/jobs/events: LISTEN for run events on another connection of its own
+        events = asyncio.create_task(app.state.events.listen(asyncpg_dsn(database_url)))
         delivering = asyncio.create_task(  # webhook deliveries (qualgent.webhooks.deliver)
             deliver.deliver_forever(pg, settings, asyncpg_dsn(database_url)))
         # Garbage collection, measured under status_load: what is built by now lives as long
@@ -76,7 +79,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             gc.unfreeze()
             reaping.cancel()
             listening.cancel()
-            await asyncio.gather(reaping, listening, return_exceptions=True)
+            events.cancel()
+            await asyncio.gather(reaping, listening, events, return_exceptions=True)
             delivering.cancel()
             await asyncio.gather(delivering, return_exceptions=True)
             await pg.close()
@@ -97,6 +101,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                        streamed={UPLOAD_PATH})
     app.add_middleware(UnhandledErrors)
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.state.events = EventHub()
     app.add_middleware(RateLimit, limit=settings.rate_limit, keys=app.state.key_cache,
                        failure_limit=settings.auth_failure_limit, redis_url=settings.redis_url)
     app.add_middleware(UnhandledErrors)

@@ -14,6 +14,7 @@ from qualgent.accounts import sessions
 from qualgent.config import Settings
 from qualgent.db.pool import UNAVAILABLE
 from qualgent.queue import lifecycle
+from qualgent.runs import events as run_events
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ async def reap_forever(pool: asyncpg.Pool, settings: Settings) -> None:
                                           settings.lease_seconds * 2)
             await sms.prune(pool, settings.sms_keep_hours)  # codes are kept no longer
             await sessions.prune(pool)
+            await run_events.prune(pool)  # resumes (Last-Event-ID) reach back 24 h
         except UNAVAILABLE as exc:
             if not unreachable:
                 log.warning("reaper: the database is unreachable (%s); retrying", exc)

@@ -17,6 +17,7 @@ from qualgent.runs import queries, service
 from qualgent.runs.cursor import CURSOR_SCHEMA
 from qualgent.runs.cursor import decode as decode_cursor
 from qualgent.runs.cursor import encode as encode_cursor
+from qualgent.runs.events import EVENT_RESPONSES, EventStream, EventStreamResponse
 from qualgent.runs.schemas import (
     RunAllRequest,
     RunDetail,
@@ -93,6 +94,17 @@ async def list_jobs(
         "test_runs": [run_view(r, ctx.settings.public_url, with_steps=False) for r in page],
         "next_cursor": encode_cursor(last["created_at"], last["id"]) if last else None,
     }
+
+
+@jobs.get("/jobs/events", response_class=EventStreamResponse, response_model=None,
+          responses=EVENT_RESPONSES)
+async def job_events(stream: EventStream) -> EventStreamResponse:
+    """Server-sent events: each change of a run of the organization, pushed as it commits.
+
+    With `Last-Event-ID` (or last_event_id): every retained event after it, then live ones.
+    Without it but with run_ids: one snapshot event per run first (its current state). A
+    client waits on this instead of polling /jobs/status."""
+    return stream
 
 
 def _attempt(value: object) -> object:
