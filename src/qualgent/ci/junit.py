@@ -64,11 +64,7 @@ def build(cases: list[Case], suite: str, properties: dict[str, str]) -> ET.Eleme
             message = c.explanation or "the run failed"
             failure = ET.SubElement(tc, "failure", message=_text(message),
                                     type=c.failure_category or "failed")
-            failed = [s for s in c.steps if s.status == "failed"]
-            failure.text = _text(message + "".join(
-                f"\nFailed step {s.index + 1}: {s.description}" + (f" ({s.reason})"
-                                                                  if s.reason else "")
-                for s in failed))
+            failure.text = _text(message)
         elif c.status not in ("passed", "completed"):
             ET.SubElement(tc, "error", message=f"still {c.status} when the wait timed out",
                           type="timeout").text = c.link
