@@ -40,10 +40,12 @@ def install(app: FastAPI) -> None:
         runs,
         settings,
         testcases,
+        webhooks,
     )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, settings, categories, testcases, builds, runs, results, devices):
+    for module in (auth, settings, categories, testcases, builds, runs, results, devices,
+                   webhooks):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -58,10 +58,10 @@ FOR UPDATE OF d SKIP LOCKED
 
 _RECORD = """
 UPDATE webhook_deliveries
-SET attempts = attempts + 1, payload = coalesce(payload, $2::jsonb), status = $3,
+SET attempts = attempts + 1, payload = coalesce(payload, $2::jsonb), status = $3::text,
     last_status_code = $4, last_error = $5,
-    delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
-    next_attempt_at = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $6)
+    delivered_at = CASE WHEN $3::text = 'delivered' THEN now() END,
+    next_attempt_at = CASE WHEN $3::text = 'pending' THEN now() + make_interval(secs => $6)
                            ELSE next_attempt_at END
 WHERE id = $1
 """
@@ -94,13 +94,14 @@ def retry_delay(base: float, attempts: int) -> float:
 
 
 def body_of(row: Any, run: dict) -> bytes:
-    """The JSON a delivery POSTs: the same bytes on every attempt."""
+    """The JSON a delivery POSTs: the same bytes on every attempt (keys sorted, since the
+    stored payload comes back from jsonb in its own key order)."""
     return json.dumps({
         "event": row["event"],
         "delivery_id": row["id"],
         "created_at": row["created_at"].isoformat(),
         "test_run": run,
-    }, separators=(",", ":")).encode()
+    }, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _short(text: str, limit: int = 300) -> str:
