@@ -12,12 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from qualgent.db.pool import create_pool
 from qualgent.queue import lifecycle
 from qualgent.queue.states import RunStatus
 from tests.conftest import Db, Org, Server, eventually, run_async, start_server
+from tests.demo import FIXTURE_APK
 from tests.queue.seed import device
 
 PIXEL = {"name": "Pixel 7", "platform": "Android"}
@@ -111,14 +113,20 @@ def register(org: Org, url: str, description: str | None = None) -> dict:
     return r.json()
 
 
-def queue_runs(org: Org, count: int = 1) -> list[str]:
-    """`count` runs of one case on a Pixel 7, queued through the API (in batches of 10)."""
-    org.upload_fixture()
-    case = org.test_case()
+def queue_runs(http: httpx.Client, count: int = 1) -> list[str]:
+    """`count` runs of one new case on a Pixel 7, queued through the API (in batches of 10)."""
+    with FIXTURE_APK.open("rb") as fh:
+        r = http.post("/v1/apps/upload", files={"file": fh},
+                      data={"app_name": "Settings", "version": "8.0.10"})
+    assert r.status_code == 200, r.text
+    r = http.post("/v1/test-cases", json={"name": f"Case {uuid.uuid4().hex[:6]}",
+                                          "steps": [{"description": "Open the app"}]})
+    assert r.status_code == 200, r.text
+    case_id = r.json()["test_case"]["id"]
     ids: list[str] = []
     while len(ids) < count:
-        jobs = [{"test_case_id": case["id"], "device": PIXEL}] * min(10, count - len(ids))
-        r = org.http.post("/v1/test-cases/run", json={"jobs": jobs})
+        jobs = [{"test_case_id": case_id, "device": PIXEL}] * min(10, count - len(ids))
+        r = http.post("/v1/test-cases/run", json={"jobs": jobs})
         assert r.status_code == 200, r.text
         ids += [x["test_run_id"] for x in r.json()["results"]]
     return ids

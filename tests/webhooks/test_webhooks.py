@@ -79,7 +79,7 @@ def test_failures_are_retried_with_back_off_until_delivered(
         acme: Org, db: Db, receiver: Receiver) -> None:
     receiver.answer(500, 500, 200)
     hook = register(acme, receiver.url)["webhook"]
-    [run_id] = queue_runs(acme)
+    [run_id] = queue_runs(acme.http)
     finish_runs(db, [run_id], RunStatus.FAILED)
     [logged] = wait_deliveries(acme, hook["id"], 1)
     assert (logged["status"], logged["attempts"], logged["last_status_code"]) == (
@@ -99,7 +99,7 @@ def test_a_receiver_that_always_fails_ends_failed_and_resend_delivers_again(
         acme: Org, db: Db, receiver: Receiver) -> None:
     receiver.answer(503)
     hook = register(acme, receiver.url)["webhook"]
-    [run_id] = queue_runs(acme)
+    [run_id] = queue_runs(acme.http)
     finish_runs(db, [run_id])
     [failed] = wait_deliveries(acme, hook["id"], 1)
     assert (failed["status"], failed["attempts"], failed["last_status_code"]) == (
@@ -135,7 +135,7 @@ def test_deleting_a_webhook_stops_its_deliveries(acme: Org, db: Db,
     assert [h["id"] for h in acme.http.get("/v1/webhooks").json()["webhooks"]] == [kept["id"]]
     assert acme.http.delete(f"/v1/webhooks/{hook['id']}").status_code == 404
     assert acme.http.get(f"/v1/webhooks/{hook['id']}/deliveries").status_code == 404
-    [run_id] = queue_runs(acme)
+    [run_id] = queue_runs(acme.http)
     finish_runs(db, [run_id])
     wait_deliveries(acme, kept["id"], 1)
     time.sleep(0.5)
@@ -197,7 +197,7 @@ def test_the_address_is_checked_again_at_delivery(db: Db, db_url: str, tmp_path:
     strict = start_server(db_url, tmp_path / "b", **{**FAST, "webhook_allow_private": False})
     try:
         org.http = strict.client(org.key)
-        [run_id] = queue_runs(org)
+        [run_id] = queue_runs(org.http)
         finish_runs(db, [run_id])
         eventually(lambda: deliveries(org, hook["id"])[:1] != []
                    and deliveries(org, hook["id"])[0]["attempts"] >= 1, 30, 0.1)
@@ -214,7 +214,7 @@ def test_other_organizations_cannot_see_delete_or_resend(acme: Org, db: Db,
                                                          hook_server: Server,
                                                          receiver: Receiver) -> None:
     hook = register(acme, receiver.url)["webhook"]
-    [run_id] = queue_runs(acme)
+    [run_id] = queue_runs(acme.http)
     finish_runs(db, [run_id])
     [logged] = wait_deliveries(acme, hook["id"], 1)
     other = Org(db, hook_server, name="Globex")
@@ -251,7 +251,7 @@ def test_two_api_processes_never_deliver_twice(acme: Org, db: Db, db_url: str,
     try:
         receiver.delay = 0.05  # POSTs overlap: both deliverers are busy at once
         hook = register(acme, receiver.url)["webhook"]
-        run_ids = queue_runs(acme, 30)
+        run_ids = queue_runs(acme.http, 30)
         finish_runs(db, run_ids)
         log = wait_deliveries(acme, hook["id"], 30, timeout=60)
         time.sleep(1.0)
