@@ -62,7 +62,7 @@ class Proxy:
     the next matching requests fail as listed, in order; the rest are forwarded. Every request
     is recorded (method, path, headers) with the status the client got (None: dropped)."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, port: int = 0) -> None:
         self.upstream = upstream
         self.plans: list[tuple[str, str, list[Action]]] = []
         self.seen: list[tuple[str, str, dict[str, str], int | None]] = []
@@ -81,7 +81,7 @@ class Proxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
