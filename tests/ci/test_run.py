@@ -3,11 +3,15 @@ verdict as the exit code, the JUnit report valid against the schema."""
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 from pathlib import Path
 
 from tests.ci.conftest import junit_tree, make_case
-from tests.conftest import Db, Org
+from tests.conftest import Db, Org, Server
 from tests.demo import SIGN_IN_QUOTED
+from tests.serve import qualgent_command
 from tests.worker.conftest import WorkerProcess
 
 BANNER = ["Open the app", 'Verify that "Spring sale" is shown']  # not in the Demo Shop
@@ -124,3 +128,32 @@ def test_usage_errors_exit_2_and_queue_nothing(org: Org, db: Db, run_ci,  # noqa
                   "00000000-0000-0000-0000-000000000000")
     assert done.returncode == 2 and "404" in done.stderr
     assert db.scalar("SELECT count(*) FROM test_runs") == 0
+
+
+def test_on_a_terminal_a_live_table(org: Org, pixel: dict, demo_apk: Path,
+                                    server: Server) -> None:
+    case = make_case(org, "Waits forever", ["Open the app"])
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "QUALGENT_API_URL": server.base_url, "QUALGENT_API_KEY": org.key,
+           "COLUMNS": "160"}
+    proc = subprocess.Popen(
+        [*qualgent_command(), "ci", "run", "--build", str(demo_apk), "--app-name", "Demo Shop",
+         "--version", "1", "--test-case", case, "--device", "Pixel 7", "--timeout", "2s"],
+        env=env, stdout=secondary, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    assert proc.wait(30) == 2
+    screen = b"".join(chunks).decode(errors="replace")
+    for heading in ("Run", "Test case", "Device", "Status", "Progress", "Link"):
+        assert heading in screen
+    assert "◌ queued" in screen and "Waits forever" in screen
+    assert "timed out after 2s" in screen
