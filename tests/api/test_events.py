@@ -117,7 +117,7 @@ def as_tuples(events: list[dict]) -> list[tuple[int, str, str, int]]:
     return [(e["id"], e["test_run_id"], e["status"], e["progress"]) for e in events]
 
 
-def queued_run(org: Org, device: dict) -> str:
+def queued_run(server: Server, org: Org, device: dict) -> str:
     """A queued run (no worker takes it): its changes are made by SQL."""
     if not hasattr(org, "_build"):
         org._build = org.upload_fixture()  # noqa: SLF001 - cached per org
@@ -126,7 +126,16 @@ def queued_run(org: Org, device: dict) -> str:
         "app_file_id": org._build["id"], "test_case_id": org._case["id"],  # noqa: SLF001
         "device": {"name": device["name"], "platform": device["platform"]}}]})
     assert r.status_code == 200, r.text
-    return r.json()["results"][0]["test_run_id"]
+    run_id = r.json()["results"][0]["test_run_id"]
+    caught_up(server, org.db)
+    return run_id
+
+
+def caught_up(server: Server, db: Db) -> None:
+    """Wait until the hub has handed out every event so far (a stream opened now gets only
+    what happens next)."""
+    top = db.scalar("SELECT coalesce(max(id), 0) FROM run_events")
+    eventually(lambda: (hub(server).last_id or 0) >= top, 15)
 
 
 def change(db: Db, run_id: str, status: str, progress: int) -> None:
@@ -188,7 +197,7 @@ def test_a_reconnect_resumes_with_exactly_the_missed_events(org: Org, db: Db,
 
 def test_resume_by_query_and_run_ids_filtering(org: Org, db: Db, server: Server,
                                                pixel: dict) -> None:
-    a, b = queued_run(org, pixel), queued_run(org, pixel)
+    a, b = queued_run(server, org, pixel), queued_run(server, org, pixel)
     start = db_events(db, org)[-1][0]
     change(db, a, "running", 10)
     change(db, b, "running", 20)
@@ -209,7 +218,7 @@ def test_resume_by_query_and_run_ids_filtering(org: Org, db: Db, server: Server,
 
 def test_another_orgs_runs_never_appear(org: Org, other_org: Org, db: Db, server: Server,
                                         pixel: dict) -> None:
-    mine, theirs = queued_run(org, pixel), queued_run(other_org, pixel)
+    mine, theirs = queued_run(server, org, pixel), queued_run(server, other_org, pixel)
     everything = Stream(server, org.key)
     asking = Stream(server, org.key, params={"run_ids": theirs})
     try:
@@ -234,7 +243,7 @@ def test_another_orgs_runs_never_appear(org: Org, other_org: Org, db: Db, server
 
 
 def test_snapshot_of_a_finished_run(org: Org, db: Db, server: Server, pixel: dict) -> None:
-    done, going = queued_run(org, pixel), queued_run(org, pixel)
+    done, going = queued_run(server, org, pixel), queued_run(server, org, pixel)
     change(db, done, "running", 50)
     change(db, done, "passed", 100)
     change(db, going, "running", 20)
@@ -267,7 +276,7 @@ def test_keepalive_comment(org: Org, server: Server) -> None:
 def test_a_stuck_subscriber_blocks_no_one_and_catches_up(org: Org, db: Db, server: Server,
                                                           pixel: dict) -> None:
     hub(server).queue_size = 5  # the stuck stream overflows its inbox
-    run_id = queued_run(org, pixel)
+    run_id = queued_run(server, org, pixel)
     stuck = Stream(server, org.key, headers={"Last-Event-ID": "0"}, start=False)
     reading = Stream(server, org.key)
     try:
@@ -303,7 +312,7 @@ def test_refused_requests(org: Org, server: Server) -> None:
 
 def test_events_older_than_a_day_are_pruned(org: Org, db: Db, server: Server,
                                             pixel: dict) -> None:
-    run_id = queued_run(org, pixel)
+    run_id = queued_run(server, org, pixel)
     change(db, run_id, "running", 10)
     old = db_events(db, org)[0][0]
     db.fetch("UPDATE run_events SET created_at = now() - interval '25 hours' WHERE id = $1", old)
@@ -336,7 +345,7 @@ def test_streams_ride_out_a_database_outage(outage: Any) -> None:
     pg, server, org = outage
     db = org.db
     device = db.admin("register_device", "Pixel 7", "Android", "14", "phone", True)
-    run_id = queued_run(org, device)
+    run_id = queued_run(server, org, device)
     hub(server).keepalive_seconds = 0.3
     stream = Stream(server, org.key, params={"run_ids": run_id})
     try:
@@ -352,3 +361,46 @@ def test_streams_ride_out_a_database_outage(outage: Any) -> None:
     finally:
         stream.close()
     assert [(e["status"], e["progress"]) for e in got] == [("running", 10), ("passed", 100)]
+
+
+def test_events_committed_out_of_order_are_handed_out_in_id_order(org: Org, db: Db,
+                                                                  server: Server,
+                                                                  pixel: dict) -> None:
+    """An id allocated by a transaction still open is waited for; a rolled-back one is not."""
+    a, b = queued_run(server, org, pixel), queued_run(server, org, pixel)
+    stream = Stream(server, org.key)
+
+    async def scenario() -> None:
+        slow = await asyncpg.connect(asyncpg_dsn(db.url))
+        fast = await asyncpg.connect(asyncpg_dsn(db.url))
+        update = "UPDATE test_runs SET status = 'running', progress = $2 WHERE id = $1"
+        try:
+            held = slow.transaction()
+            await held.start()
+            await slow.execute(update, uuid.UUID(a), 10)  # takes id n, not committed
+            await fast.execute(update, uuid.UUID(b), 20)  # id n + 1, committed
+            assert await asyncio.to_thread(stream.quiet, 0.5) == []  # n + 1 waits for n
+            await held.commit()
+            first, second = stream.next_event(5), stream.next_event(5)
+            assert [(e["test_run_id"], e["progress"]) for e in (first, second)] == [
+                (a, 10), (b, 20)]
+            assert second["id"] == first["id"] + 1
+
+            held = slow.transaction()
+            await held.start()
+            await slow.execute(update, uuid.UUID(a), 30)  # takes an id, then rolls back
+            await fast.execute(update, uuid.UUID(b), 40)
+            assert await asyncio.to_thread(stream.quiet, 0.3) == []
+            await held.rollback()
+            after = stream.next_event(5)
+            assert (after["test_run_id"], after["progress"], after["id"]) == (
+                b, 40, second["id"] + 2)
+        finally:
+            await slow.close()
+            await fast.close()
+
+    try:
+        eventually(lambda: hub(server).streams == 1)
+        run_async(scenario())
+    finally:
+        stream.close()
