@@ -84,7 +84,10 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    rec.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Listener(ThreadingHTTPServer):
+        request_queue_size = 128  # the default 5 resets connections of concurrent senders
+
+    rec.httpd = Listener(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=rec.httpd.serve_forever, daemon=True)
     thread.start()
     yield rec

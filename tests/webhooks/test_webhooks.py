@@ -262,3 +262,12 @@ def test_two_api_processes_never_deliver_twice(acme: Org, db: Db, db_url: str,
     sent = [r.headers["X-Qualgent-Delivery"] for r in receiver.requests]
     assert len(sent) == len(set(sent)) == 30
     assert {json.loads(r.body)["test_run"]["id"] for r in receiver.requests} == set(run_ids)
+
+
+def test_an_organization_has_at_most_twenty_webhooks(acme: Org, db: Db) -> None:
+    for i in range(20):
+        register(acme, f"https://93.184.215.14/hook/{i}")
+    r = acme.http.post("/v1/webhooks", json={"url": "https://93.184.215.14/one-more"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "too_many_webhooks" and r.json()["details"]["limit"] == 20
+    assert db.scalar("SELECT count(*) FROM webhooks") == 20

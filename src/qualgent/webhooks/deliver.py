@@ -139,7 +139,8 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
         return Attempt(None, _short(f"Could not connect: {exc}" if str(exc)
                                     else "Could not connect."))
     except httpx.HTTPError as exc:
-        return Attempt(None, _short(f"{type(exc).__name__}: {exc}"))
+        return Attempt(None, _short(f"{type(exc).__name__}: "
+                                    + (str(exc) or "the connection closed without an answer.")))
     code = response.status_code
     if 200 <= code < 300:
         return Attempt(code, None)

@@ -73,14 +73,19 @@ class Resent(Shape):
 
 @asynccontextmanager
 async def _refusals() -> AsyncIterator[None]:
-    """A webhook refused as asked: 422 invalid_request naming the field at fault."""
+    """A webhook refused as asked: 422 invalid_request naming the field at fault (409 when
+    the organization has as many as it may)."""
     try:
         yield
+    except service.TooManyWebhooks as exc:
+        raise ApiError(409, "too_many_webhooks", exc.message,
+                       {"limit": service.MAX_WEBHOOKS}) from None
     except service.WebhookRefused as exc:
         raise ApiError(422, "invalid_request", exc.message, {"field": exc.field}) from None
 
 
-@router.post("/webhooks", response_model=Registered)
+@router.post("/webhooks", response_model=Registered,
+             responses={409: {"description": "At most 20 webhooks: `too_many_webhooks`."}})
 async def register(body: WebhookRequest, auth: Auth, ctx: Ctx, db: Session) -> dict:
     """Register a URL told of every finished run. The answer carries its signing secret,
     shown this once."""

@@ -39,6 +39,11 @@ class WebhookRefused(DomainError):
     """A webhook that cannot be registered as asked (422 invalid_request)."""
 
 
+class TooManyWebhooks(WebhookRefused):
+    """The organization has MAX_WEBHOOKS already (409 too_many_webhooks): a state, not a
+    fault of the request."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a URL's POST goes: the address checked, so the connection cannot be sent
@@ -156,7 +161,8 @@ async def register(db: AsyncSession, settings: Settings, org_id: uuid.UUID, url:
     count = await db.scalar(select(func.count()).select_from(Webhook).where(
         Webhook.organization_id == org_id, Webhook.disabled_at.is_(None)))
     if (count or 0) >= MAX_WEBHOOKS:
-        raise _refused(f"An organization has at most {MAX_WEBHOOKS} webhooks; delete one first.")
+        raise TooManyWebhooks(
+            f"An organization has at most {MAX_WEBHOOKS} webhooks; delete one first.", "url")
     hook = Webhook(id=uuid.uuid4(), organization_id=org_id, url=checked,
                    description=clean or None, secret_version=1)
     db.add(hook)
