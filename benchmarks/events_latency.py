@@ -151,7 +151,7 @@ async def polling(server: Server, key: str, url: str, runs: list[str],
     rng = random.Random(int(interval * 1000))
     committed: dict[str, float] = {}
     seen: dict[str, float] = {}
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=4, max_size=4)
     limits = httpx.Limits(max_connections=len(runs))
     async with httpx.AsyncClient(base_url=server.base_url, headers={"X-Api-Key": key},
                                  timeout=30.0, limits=limits) as client:
@@ -167,15 +167,15 @@ async def polling(server: Server, key: str, url: str, runs: list[str],
 
         async def finish(run_id: str, at: float) -> None:
             await asyncio.sleep(at)
-            await conn.execute(FINISH, uuid.UUID(run_id))
+            await pool.execute(FINISH, uuid.UUID(run_id))
             committed[run_id] = time.perf_counter()
 
         finishing = [asyncio.create_task(finish(r, rng.uniform(0.2, 2 * interval)))
                      for r in runs]
         pollers = [asyncio.create_task(poll(r)) for r in runs]
-        await asyncio.gather(*finishing)  # one connection: the UPDATEs queue on it in turn
+        await asyncio.gather(*finishing)
         await asyncio.gather(*pollers)
-    await conn.close()
+    await pool.close()
     return [seen[r] - committed[r] for r in runs]
 
 
