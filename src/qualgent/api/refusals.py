@@ -31,6 +31,7 @@ from qualgent.testcases.variables import (
     MissingRequiredVariable,
     UnresolvedReference,
 )
+from qualgent.webhooks.service import TooManyWebhooks, WebhookRefused
 
 STATUS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, NOT_FOUND),
@@ -52,6 +53,8 @@ STATUS: dict[type[DomainError], tuple[int, str]] = {
     # the pages' refusals (accounts), in the same table though no /v1 route raises them
     InvitationRefused: (410, "invitation_unusable"),
     LastOwner: (409, "last_owner"),
+    WebhookRefused: (422, "invalid_request"),
+    TooManyWebhooks: (409, "too_many_webhooks"),
 }
 
 REFUSALS = (DomainError, InvalidBuild)
