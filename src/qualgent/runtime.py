@@ -127,8 +127,10 @@ async def fit_api_pool(url: str, wanted: int, processes: int) -> int:
 
 def uvicorn_options() -> dict[str, Any]:
     """What every uvicorn we start shares: no version banner. X-Forwarded-For is handled by
-    the app itself, trusted only from QUALGENT_TRUSTED_PROXIES."""
-    return {"server_header": False, "proxy_headers": False}
+    the app itself, trusted only from QUALGENT_TRUSTED_PROXIES. A graceful stop waits at most
+    30 s for requests in flight: an event stream never ends by itself (its clients resume
+    with Last-Event-ID elsewhere), and an upload still running by then is cut off."""
+    return {"server_header": False, "proxy_headers": False, "timeout_graceful_shutdown": 30}
 
 
 def _missing_model_setting(settings: Settings) -> str | None:
