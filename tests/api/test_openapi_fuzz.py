@@ -45,6 +45,7 @@ def seeded(db: Db, server: Server, pixel: dict) -> Iterator[tuple[Org, dict[str,
         "app_file_id": build["id"], "test_run_id": run_id, "category_id": category["id"],
         "category": category["id"], "cursor": cursor, "device": job["device"],
         "disposable_case_id": disposable["id"],
+        "url": "https://93.184.215.14/qualgent-fuzz",  # a webhook: public, no DNS lookup
     }
     yield org, ids
     org.http.close()
@@ -63,7 +64,7 @@ def _with_real_ids(value: Any, ids: dict[str, Any]) -> Any:
 
 
 def _real(key: str, value: Any, ids: dict[str, Any]) -> Any:
-    if key in ids and (_is_uuid(value) or key in ("cursor", "device")):
+    if key in ids and (_is_uuid(value) or key in ("cursor", "device", "url")):
         return ids[key]
     if key == "mode" and value == "cached":
         return "agent"
