@@ -49,13 +49,15 @@ RETRY_AFTER = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
 ERRORS: dict[int, str] = {
     400: "The request cannot be read or lacks something: `malformed_body`, "
          "`missing_parameter`, `invalid_cursor`, `too_many_jobs`, "
-         "`missing_required_variable`, `unresolved_reference`.",
+         "`missing_required_variable`, `unresolved_reference`, `invalid_request` (a "
+         "malformed Idempotency-Key header).",
     401: "No API key, or not a valid one: `missing_api_key`, `invalid_api_key`.",
     402: "The organization has too few credits for the batch: `insufficient_credits`.",
     403: "The organization's plan has no API access: `plan_required`.",
     404: "No such object in your organization (`S-90004`), the same answer whether it does "
          "not exist or belongs to another organization.",
-    409: "The request conflicts with the object's current state.",
+    409: "The request conflicts with the object's current state; on submissions, "
+         "`idempotency_key_reused`: the Idempotency-Key was used for another request.",
     413: "The body is over its cap: `payload_too_large` (`details.max_bytes`).",
     422: "Well-formed but not acceptable; `details.field` names the input at fault: "
          "`invalid_request`, `invalid_build`, `unsupported_file_type`, "
@@ -71,8 +73,8 @@ WITH_BODY = (400, 413, 422)
 WITH_QUERY = (422,)
 WITH_PATH_ID = (404,)
 ONLY_SOME: dict[tuple[str, str], tuple[int, ...]] = {
-    ("post", "/v1/test-cases/run"): (402, 404),
-    ("post", "/v1/test-cases/run-all"): (402, 404),
+    ("post", "/v1/test-cases/run"): (402, 404, 409),  # 409: Idempotency-Key reused
+    ("post", "/v1/test-cases/run-all"): (402, 404, 409),
     ("post", "/v1/test-cases"): (404,),  # category_id
     ("put", "/v1/test-cases/{case_id}"): (404,),
     ("post", "/v1/apps/delete"): (404,),

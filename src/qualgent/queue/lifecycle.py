@@ -188,10 +188,11 @@ SELECT (SELECT credits FROM org) AS available,
 """
 
 
-async def enqueue(pool: asyncpg.Pool, org_id: uuid.UUID, runs: Sequence[NewRun],
-                  cost_per_run: int) -> list[QueuedRun]:
+async def enqueue(pool: asyncpg.Pool | asyncpg.Connection, org_id: uuid.UUID,
+                  runs: Sequence[NewRun], cost_per_run: int) -> list[QueuedRun]:
     """Debit the batch and queue all of its runs, or raise InsufficientCredits and write
-    nothing. Runs come back in the order given."""
+    nothing. Runs come back in the order given. On a connection, inside the caller's
+    transaction (an idempotent submission stores its key with the runs)."""
     if not runs:
         raise ValueError("enqueue needs at least one run")
     cost = cost_per_run * len(runs)

@@ -15,6 +15,7 @@ from qualgent.config import Settings
 from qualgent.db.pool import UNAVAILABLE
 from qualgent.queue import lifecycle
 from qualgent.runs import events as run_events
+from qualgent.runs import idempotency
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ async def reap_forever(pool: asyncpg.Pool, settings: Settings) -> None:
             await sms.prune(pool, settings.sms_keep_hours)  # codes are kept no longer
             await sessions.prune(pool)
             await run_events.prune(pool)  # resumes (Last-Event-ID) reach back 24 h
+            await idempotency.prune(pool)  # keys past their 24 h are already ignored
         except UNAVAILABLE as exc:
             if not unreachable:
                 log.warning("reaper: the database is unreachable (%s); retrying", exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
@@ -13,7 +13,7 @@ from qualgent.api.deps import Ctx, Session
 from qualgent.api.refusals import RefusalRoute
 from qualgent.api.shapes import Id
 from qualgent.domain import NotFound, parse_id
-from qualgent.runs import queries, service
+from qualgent.runs import idempotency, queries, service
 from qualgent.runs.cursor import CURSOR_SCHEMA
 from qualgent.runs.cursor import decode as decode_cursor
 from qualgent.runs.cursor import encode as encode_cursor
@@ -46,24 +46,56 @@ def _submitted(submission: service.Submission, public_url: str) -> dict:
     }
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias=idempotency.HEADER, description=idempotency.KEY_DESCRIPTION),
+    WithJsonSchema(idempotency.KEY_SCHEMA),
+]
+"""Checked by the route (400 invalid_request naming the header), not by FastAPI (422)."""
+
+_SUBMITTED_RESPONSES: dict[int | str, dict] = {
+    200: {"headers": {idempotency.REPLAYED: idempotency.REPLAYED_HEADER}}}
+
+
 # Warnings omit the keys that do not concern them (job_index, variable, test_case_id).
-@router.post("/test-cases/run", response_model=Submitted, response_model_exclude_unset=True)
-async def run_cases(body: RunRequest, auth: Auth, ctx: Ctx, db: Session) -> dict:
-    """Queue 1 to 10 runs atomically: all of them, debited, or none."""
-    submission = await service.run_jobs(
-        db, ctx.pg, auth.organization_id, body.jobs, ctx.settings.credits_per_run)
-    return _submitted(submission, ctx.settings.public_url)
+@router.post("/test-cases/run", response_model=Submitted, response_model_exclude_unset=True,
+             responses=_SUBMITTED_RESPONSES)
+async def run_cases(body: RunRequest, auth: Auth, ctx: Ctx, db: Session,
+                    idempotency_key: IdempotencyKey = None) -> dict | JSONResponse:
+    """Queue 1 to 10 runs atomically: all of them, debited, or none.
+
+    With an Idempotency-Key, a retry of the same submission returns its first answer."""
+    key = idempotency.parse_key(idempotency_key)
+
+    async def submit(pg: service.Pg) -> dict:
+        submission = await service.run_jobs(
+            db, pg, auth.organization_id, body.jobs, ctx.settings.credits_per_run)
+        return _submitted(submission, ctx.settings.public_url)
+
+    if key is None:
+        return await submit(ctx.pg)
+    return await idempotency.once(ctx.pg, auth.organization_id, key, "run", body, submit)
 
 
-@router.post("/test-cases/run-all", response_model=Submitted, response_model_exclude_unset=True)
-async def run_all(body: RunAllRequest, auth: Auth, ctx: Ctx, db: Session) -> dict:
+@router.post("/test-cases/run-all", response_model=Submitted,
+             response_model_exclude_unset=True, responses=_SUBMITTED_RESPONSES)
+async def run_all(body: RunAllRequest, auth: Auth, ctx: Ctx, db: Session,
+                  idempotency_key: IdempotencyKey = None) -> dict | JSONResponse:
     """Queue every active case (of a category, if given) against one build and device.
 
     Cases that need a variable with no default cannot run without per-job vars: they are
-    skipped with a warning rather than blocking the suite."""
-    submission = await service.run_all(
-        db, ctx.pg, auth.organization_id, body, ctx.settings.credits_per_run)
-    return _submitted(submission, ctx.settings.public_url)
+    skipped with a warning rather than blocking the suite. With an Idempotency-Key, a retry
+    of the same submission returns its first answer."""
+    key = idempotency.parse_key(idempotency_key)
+
+    async def submit(pg: service.Pg) -> dict:
+        submission = await service.run_all(
+            db, pg, auth.organization_id, body, ctx.settings.credits_per_run)
+        return _submitted(submission, ctx.settings.public_url)
+
+    if key is None:
+        return await submit(ctx.pg)
+    return await idempotency.once(ctx.pg, auth.organization_id, key, "run-all", body, submit)
 
 
 # The hottest path of the API: the body is built by hand (runs.views) and sent as is; its

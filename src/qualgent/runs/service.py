@@ -23,6 +23,10 @@ from qualgent.runs.schemas import MAX_JOBS, JobSpec, RunAllRequest
 from qualgent.testcases import service as testcases
 from qualgent.testcases.variables import MissingRequiredVariable, UnresolvedReference
 
+Pg = asyncpg.Pool | asyncpg.Connection
+"""Where the batch is queued: the pool, or a connection in the caller's transaction (an
+idempotent submission stores its key in the same one)."""
+
 
 class BatchTooLarge(DomainError):
     def __init__(self, size: int) -> None:
@@ -41,7 +45,7 @@ class Submission:
     warnings: list[dict]
 
 
-async def run_jobs(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
+async def run_jobs(db: AsyncSession, pool: Pg, org_id: uuid.UUID,
                    jobs: Sequence[JobSpec], cost_per_run: int) -> Submission:
     """Queue 1 to MAX_JOBS runs atomically: all of them, debited, or none. A refusal names
     its job (jobs[3].device); warnings carry their job_index."""
@@ -70,7 +74,7 @@ async def _prepare_job(db: AsyncSession, org_id: uuid.UUID, job: JobSpec) -> New
     )
 
 
-async def run_all(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
+async def run_all(db: AsyncSession, pool: Pg, org_id: uuid.UUID,
                   request: RunAllRequest, cost_per_run: int) -> Submission:
     """Queue every active case (of a category, if given) against one build and device.
 
@@ -98,7 +102,7 @@ async def run_all(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
     return Submission(await _enqueue(db, pool, org_id, runs, cost_per_run), warnings)
 
 
-async def _enqueue(db: AsyncSession, pool: asyncpg.Pool, org_id: uuid.UUID,
+async def _enqueue(db: AsyncSession, pool: Pg, org_id: uuid.UUID,
                    runs: list[NewRun], cost_per_run: int) -> list[QueuedRun]:
     # The reads are done: end their transaction (a commit that writes nothing, and unlike a
     # rollback leaves the caller's objects loaded) so the session's connection is back in its
