@@ -372,7 +372,7 @@ async def explain_claim(url: str, worker_id: uuid.UUID, devices: int, analyze: b
         try:
             how = "(ANALYZE, BUFFERS) " if analyze else "(COSTS OFF) "
             rows = await conn.fetch("EXPLAIN " + how + q._CLAIM, worker_id, LEASE_S, devices,
-                                    [])
+                                    [], "rules", None)
         finally:
             await tr.rollback()
         return "\n".join(r[0] for r in rows)

@@ -375,7 +375,7 @@ class IdempotencyKey(Base):
 
 
 class RunEvent(Base):
-    """A change of a run's status or progress, written by the run_event trigger."""
+    """A change of a run's status or progress, written by the test_runs triggers (0008)."""
 
     __tablename__ = "run_events"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -401,7 +401,7 @@ class Webhook(Base):
 
 
 class WebhookDelivery(Base):
-    """One run's notification to one webhook: queued by the run_event trigger when the run
+    """One run's notification to one webhook: queued by the test_runs update trigger when the run
     finishes, sent with retries by the deliverer; the delivery log."""
 
     __tablename__ = "webhook_deliveries"

@@ -1,4 +1,4 @@
 """Webhooks: URLs an organization registers to be told, with a signed POST, when a run
-finishes. The run_event trigger (migration 0008) queues the deliveries; `deliver` sends them
+finishes. The test_runs update trigger (migration 0008) queues the deliveries; `deliver` sends them
 with retries; `service` and `routes` are the /v1/webhooks API; `signing` derives secrets and
 signs bodies."""

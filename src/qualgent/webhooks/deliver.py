@@ -1,5 +1,5 @@
 """The deliverer: every API process runs one (like the reaper). It sends the pending webhook
-deliveries the run_event trigger queues, with retries.
+deliveries the test_runs update trigger queues, with retries.
 
 Woken by NOTIFY qualgent_webhooks (a LISTEN connection of its own), else by a timer set to
 the next delivery due (at most QUALGENT_POLL_SECONDS away). A pass claims a few due

@@ -1,8 +1,8 @@
 """CI client: idempotent submissions, the run event log behind /v1/jobs/events, webhooks
 
-Every change of a run's status or progress is written to run_events by a trigger (so no code
-path can miss one) and announced with NOTIFY qualgent_run_events '<event id>'; when a run
-reaches a final status the same trigger queues one delivery per active webhook of its
+Every change of a run's status or progress is written to run_events by triggers on test_runs
+(so no code path can miss one) and announced with NOTIFY qualgent_run_events; when a run
+reaches a final status the update trigger queues one delivery per active webhook of its
 organization and wakes the deliverers with NOTIFY qualgent_webhooks.
 
 Revision ID: 0008
@@ -91,40 +91,61 @@ def upgrade() -> None:
     op.create_index("ix_webhook_deliveries_hook", "webhook_deliveries",
                     ["webhook_id", "id"])
 
+    # Statement-level, over transition tables: a claim or a finish of ten runs costs one
+    # INSERT ... SELECT and one NOTIFY, not ten function calls (the dispatch benchmark, same
+    # run: no trigger 1.35x pgqueuer, row-level 0.95x, statement-level 1.04x). UPDATE triggers
+    # with transition tables cannot name columns, so changes are found by joining old and new.
     op.execute("""
-CREATE FUNCTION qualgent_run_event() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    event_id bigint;
+CREATE FUNCTION qualgent_runs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status
-            AND NEW.progress IS NOT DISTINCT FROM OLD.progress THEN
-        RETURN NULL;
-    END IF;
     INSERT INTO run_events (organization_id, test_run_id, status, progress)
-    VALUES (NEW.organization_id, NEW.id, NEW.status, NEW.progress)
-    RETURNING id INTO event_id;
-    PERFORM pg_notify('qualgent_run_events', event_id::text);
-    IF NEW.status IN ('passed', 'failed', 'completed')
-            AND (TG_OP = 'INSERT' OR OLD.status NOT IN ('passed', 'failed', 'completed')) THEN
-        INSERT INTO webhook_deliveries (webhook_id, organization_id, test_run_id)
-        SELECT w.id, NEW.organization_id, NEW.id FROM webhooks w
-        WHERE w.organization_id = NEW.organization_id AND w.disabled_at IS NULL;
-        IF FOUND THEN
-            PERFORM pg_notify('qualgent_webhooks', '');
-        END IF;
+    SELECT organization_id, id, status, progress FROM new_runs ORDER BY created_at, id;
+    IF FOUND THEN
+        PERFORM pg_notify('qualgent_run_events', '');
     END IF;
     RETURN NULL;
 END $$;
 """)
     op.execute("""
-CREATE TRIGGER run_event AFTER INSERT OR UPDATE OF status, progress ON test_runs
-FOR EACH ROW EXECUTE FUNCTION qualgent_run_event();
+CREATE FUNCTION qualgent_runs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO run_events (organization_id, test_run_id, status, progress)
+    SELECT n.organization_id, n.id, n.status, n.progress
+    FROM new_runs n JOIN old_runs o ON o.id = n.id
+    WHERE n.status IS DISTINCT FROM o.status OR n.progress IS DISTINCT FROM o.progress
+    ORDER BY n.id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('qualgent_run_events', '');
+    INSERT INTO webhook_deliveries (webhook_id, organization_id, test_run_id)
+    SELECT w.id, n.organization_id, n.id
+    FROM new_runs n JOIN old_runs o ON o.id = n.id
+    JOIN webhooks w ON w.organization_id = n.organization_id AND w.disabled_at IS NULL
+    WHERE n.status IN ('passed', 'failed', 'completed')
+      AND o.status NOT IN ('passed', 'failed', 'completed');
+    IF FOUND THEN
+        PERFORM pg_notify('qualgent_webhooks', '');
+    END IF;
+    RETURN NULL;
+END $$;
+""")
+    op.execute("""
+CREATE TRIGGER runs_inserted AFTER INSERT ON test_runs REFERENCING NEW TABLE AS new_runs
+FOR EACH STATEMENT EXECUTE FUNCTION qualgent_runs_inserted();
+""")
+    op.execute("""
+CREATE TRIGGER runs_updated AFTER UPDATE ON test_runs
+REFERENCING OLD TABLE AS old_runs NEW TABLE AS new_runs
+FOR EACH STATEMENT EXECUTE FUNCTION qualgent_runs_updated();
 """)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER run_event ON test_runs")
-    op.execute("DROP FUNCTION qualgent_run_event()")
+    op.execute("DROP TRIGGER runs_updated ON test_runs")
+    op.execute("DROP TRIGGER runs_inserted ON test_runs")
+    op.execute("DROP FUNCTION qualgent_runs_updated()")
+    op.execute("DROP FUNCTION qualgent_runs_inserted()")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
     op.drop_table("run_events")
