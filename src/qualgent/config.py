@@ -103,6 +103,22 @@ class Settings(BaseSettings):
     Off: refused at registration and at each delivery (against DNS rebinding). Link-local
     addresses (169.254.0.0/16, cloud metadata) are refused either way."""
 
+    storage_url: str | None = None
+    """s3://bucket/prefix: builds, screenshots, logs and videos in an S3-compatible store
+    (then every API process and worker needs only this and the database URL). Unset: the
+    local directory QUALGENT_BLOB_DIR."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, Ceph, ...). Unset: AWS's endpoint for the region."""
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    """Unset: boto3's own chain (environment, ~/.aws, instance role)."""
+    plan_concurrency: str = "enterprise=0,free=2"
+    """Runs an organization may have running at once, by plan (0: no cap); an organization's
+    own setting (organizations.max_concurrent_runs) overrides it."""
+    log_format: Literal["text", "json"] = "text"
+    """json: one JSON object per log line, with the request id and run id when known."""
+
     @cached_property
     def blob_root(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
