@@ -82,7 +82,17 @@ def describe_database(settings: Settings) -> str:
 
 
 def blob_store(settings: Settings) -> BlobStore:
-    return LocalBlobStore(settings.blob_root)
+    """The S3-compatible store when QUALGENT_STORAGE_URL is s3://bucket/prefix, else the local
+    directory. Any other scheme is refused at startup, not at the first upload."""
+    url = settings.storage_url
+    if not url:
+        return LocalBlobStore(settings.blob_root)
+    if not url.startswith("s3://"):
+        raise ValueError(f"QUALGENT_STORAGE_URL must be s3://bucket/prefix (or unset for the "
+                         f"local directory QUALGENT_BLOB_DIR), not {url!r}")
+    from qualgent.storage.s3 import S3BlobStore
+
+    return S3BlobStore.from_settings(settings)
 
 
 def pool_sizes(connections: int) -> tuple[int, int]:
