@@ -158,7 +158,23 @@ class S3BlobStore:
             folder = f"{directory}/" if directory else ""
             staged = f"{folder}.{name}.{_upload_tag(upload['UploadId'])}.part"
             if staged.startswith(prefix):
-                yield staged, upload["Initiated"].timestamp()
+                yield staged, self._upload_modified(upload)
+
+    def _upload_modified(self, upload: dict) -> float:
+        """When an unfinished upload last grew: its latest part, else its start. (A local
+        staging file's mtime moves with each write the same way, so a slow upload that is
+        still sending parts is never swept.)"""
+        latest = upload["Initiated"].timestamp()
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        try:
+            for page in pages:
+                for part in page.get("Parts", []):
+                    latest = max(latest, part["LastModified"].timestamp())
+        except Exception as exc:  # completed or aborted meanwhile
+            if "NoSuchUpload" not in str(exc):
+                raise
+        return latest
 
     def presigned_url(self, key: str, seconds: int = 300, *, filename: str | None = None,
                       content_type: str | None = None) -> str:
