@@ -203,6 +203,14 @@ def test_open_seeks_and_reads_parts(store: BlobStore) -> None:
         assert fh.read(1000) == data[25:1025]
         fh.seek(599_990)
         assert fh.read(50) == data[599_990:]
+        with pytest.raises(OSError):  # as a file does (zipfile relies on it)
+            fh.seek(-600_001, io.SEEK_END)
+
+
+def test_small_non_zip_is_refused_by_zipfile(store: BlobStore) -> None:
+    store.put("tiny.apk", b"not a zip")
+    with store.open("tiny.apk") as fh, pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(fh)
 
 
 def test_iter_bytes_chunks(store: BlobStore) -> None:

@@ -10,6 +10,7 @@ staging file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import re
@@ -253,7 +254,8 @@ class RangeReader(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.length}[whence]
         if base + offset < 0:
-            raise ValueError("negative seek position")
+            # As a file does: zipfile probes small files this way and expects OSError.
+            raise OSError(errno.EINVAL, "Invalid argument: negative seek position")
         self.pos = base + offset
         return self.pos
 
