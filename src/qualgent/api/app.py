@@ -7,7 +7,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -23,6 +23,9 @@ from qualgent.api.ratelimit import RateLimit
 from qualgent.config import Settings
 from qualgent.db.engine import make_sessionmaker
 from qualgent.db.pool import asyncpg_dsn
+from qualgent.observability import metrics
+from qualgent.observability.health import schema_heads
+from qualgent.observability.middleware import Observe
 from qualgent.queue import reaper
 from qualgent.runs.events import EventHub
 from qualgent.webhooks import deliver
@@ -106,6 +109,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                        failure_limit=settings.auth_failure_limit, redis_url=settings.redis_url)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(SecurityHeaders, docs_pages=DOCS_PAGES)
+    app.add_middleware(Observe)  # request id, HTTP latency by route template
     if settings.trusted_proxies:  # outermost: every layer sees the client the proxy names
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
@@ -113,6 +117,27 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     async def livez() -> dict:
         """The process answers; touches nothing (the benchmarks' bare endpoint)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> dict:
+        """200 when the database answers and its schema is at this release's head: a load
+        balancer's readiness probe. 503 otherwise."""
+        try:
+            async with asyncio.timeout(5):
+                current = await app.state.ctx.pg.fetchval(
+                    "SELECT version_num FROM alembic_version")
+        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+            raise database_unavailable() from exc
+        if current not in schema_heads():
+            raise database_unavailable()
+        return {"status": "ok", "schema": current}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_page() -> Response:
+        """Prometheus text format; not rate limited. Operators: keep it off the public
+        interface (it names routes and volumes), e.g. deny it at the proxy."""
+        await metrics.refresh(app.state.ctx.pg)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qualgent.api.errors import error_response
 from qualgent.api.keycache import KeyCache
 from qualgent.api.windows import Count, windows
+from qualgent.observability.metrics import RATE_LIMITED
 
 _FAILED = "qualgent.failed_authentication"
 LIMITED_EXACT = frozenset({"/healthz"})
@@ -121,6 +122,7 @@ class RateLimit:
     @staticmethod
     def _refusal(item: RateLimitItem, headers: list[tuple[bytes, bytes]], reset: int,
                  message: str):  # noqa: ANN205 - a JSONResponse
+        RATE_LIMITED.inc()
         response = error_response(429, "rate_limited", message,
                                   {"limit": item.amount, "retry_after": reset},
                                   headers={"Retry-After": str(reset)})

@@ -22,6 +22,7 @@ from qualgent.apps.schemas import AppFileResponse, AppList, DeleteApps, DeletedA
 from qualgent.apps.upload import SegmentedWriter, UploadForm, boundary_of, too_large
 from qualgent.db.models import AppFile
 from qualgent.domain import NotFound, parse_id
+from qualgent.observability.metrics import UPLOAD_BYTES
 from qualgent.storage import keys
 
 router = APIRouter(tags=["apps"], route_class=RefusalRoute)
@@ -138,6 +139,7 @@ async def upload_app(request: Request, auth: KeyOrSession, ctx: Ctx,
             db, auth.organization_id, auth.user_id, build, info, app_name=app_name,
             version=version, declared_package=form.fields.get("package_name"),
         )
+        UPLOAD_BYTES.inc(writer.size)
     except ClientDisconnect:
         if form.writer is not None:
             form.writer.discard()
