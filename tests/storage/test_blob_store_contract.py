@@ -257,3 +257,20 @@ def test_s3_presigned_url_expires(moto_server: Moto) -> None:
     # (moto does not enforce expiry, so the lifetime is checked in the signed query only)
     short = store.presigned_url("logs/x.txt", seconds=30)
     assert parse_qs(urlsplit(short).query)["X-Amz-Expires"] == ["30"]
+
+
+def test_storage_url_chooses_the_store(moto_server: Moto, tmp_path: Path) -> None:
+    from qualgent.config import Settings
+    from qualgent.runtime import blob_store
+
+    bucket = moto_server.bucket()
+    chosen = blob_store(Settings(data_dir=tmp_path, storage_url=f"s3://{bucket}/a/b/",
+                                 s3_endpoint_url=moto_server.endpoint, s3_region="us-east-1",
+                                 s3_access_key_id="testing", s3_secret_access_key="testing"))
+    assert isinstance(chosen, S3BlobStore) and chosen.prefix == "a/b/"
+    chosen.put("k", b"v")
+    assert moto_server.client.get_object(Bucket=bucket, Key="a/b/k")["Body"].read() == b"v"
+    assert isinstance(blob_store(Settings(data_dir=tmp_path)), LocalBlobStore)
+    for bad in ("gs://bucket/x", "/srv/blobs", "s3:///no-bucket"):
+        with pytest.raises(ValueError, match="s3://bucket/prefix"):
+            blob_store(Settings(data_dir=tmp_path, storage_url=bad))
