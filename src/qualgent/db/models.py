@@ -49,11 +49,14 @@ class Organization(Base):
     __table_args__ = (
         CheckConstraint("credits >= 0", name="credits_not_negative"),
         CheckConstraint("plan IN ('enterprise', 'free')", name="plan_known"),
+        CheckConstraint("max_concurrent_runs >= 0", name="max_concurrent_runs_not_negative"),
     )
     id: Mapped[uuid.UUID] = _uuid()
     name: Mapped[str] = mapped_column(Text)
     plan: Mapped[str] = mapped_column(String(20), default="enterprise")
     credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
+    """Runs it may have running at once (0: no cap); NULL: its plan's (plan_concurrency)."""
     created_at: Mapped[datetime] = _created()
 
 

@@ -14,9 +14,11 @@ predicate literally, never through a parameter.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,21 +235,38 @@ _MATCH = """d.name = r.device_name AND d.platform = r.device_platform
           AND (r.device_os_version IS NULL OR d.os_version = r.device_os_version)
           AND (NOT r.use_sim OR d.sms_enabled)"""
 
-# Up to one run per idle device of this worker, in one statement.
-#  idle:      this worker's idle devices (not busy here either: $4), locked; SKIP LOCKED so
-#             two claims of one worker never book the same device.
-#  candidate: for each profile among the idle devices (name, platform, OS, SIM), the oldest
-#             highest-priority queued runs it can take, as many as there are idle devices
-#             (at most $3): enough for every idle device to find one, even when runs for other
-#             profiles come first. LIMIT + SKIP LOCKED in a MATERIALIZED CTE, so the planner
-#             cannot update more rows than it locked; each walks ix_test_runs_queue in order.
-#  pairing:   in claim order, each candidate takes the first matching device no earlier run
-#             took, devices without a SIM first (keeping SIM devices for the runs that need
-#             one), until $3 are paired. Unpaired candidates stay queued (their locks end with
-#             the statement).
+# Up to one run per idle device of this worker, in one statement, shared fairly between
+# organizations.
+#  idle:       this worker's idle devices (not busy here either: $4), locked; SKIP LOCKED so
+#              two claims of one worker never book the same device.
+#  queued_org: the organizations with queued runs, one probe of ix_test_runs_org_queue each
+#              (a loose index scan): never a walk over the runs themselves.
+#  org:        each one's cap (its own max_concurrent_runs, else its plan's; 0: no cap), its
+#              running runs and when it was last served (its latest start).
+#  candidate:  for each organization under its cap and each profile among the idle devices
+#              (name, platform, OS, SIM), its own oldest highest-priority queued runs that
+#              profile can take, as many as there are idle devices (at most $3) and no more
+#              than its free slots. LIMIT + SKIP LOCKED in a MATERIALIZED CTE, so the planner
+#              cannot update more rows than it locked; each walks ix_test_runs_org_queue in
+#              order. The cost grows with organizations x profiles x idle devices, never with
+#              the length of any organization's queue.
+#  slot:       the capped organizations among the candidates, counted again under a lock
+#              (qualgent_claim_running, migration 0009): an advisory lock per organization,
+#              held to commit, then a count on a fresh snapshot; two claimers can never both
+#              take an organization's last free slot.
+#  ranked:     the claim order, round robin across organizations: k = a run's place in its
+#              organization's own candidates (priority, then age: priority holds within an
+#              organization), ordered by the organization's running runs + k, then the
+#              organization served longest ago (never first), then priority and age. An
+#              organization with 1000 queued runs and 80 running waits behind one with 0
+#              running; with one device, organizations take turns.
+#  pairing:    in claim order, each candidate takes the first matching device no earlier run
+#              took, devices without a SIM first (keeping SIM devices for the runs that need
+#              one), while its organization has a free slot, until $3 are paired. Unpaired
+#              candidates stay queued (their locks end with the statement).
 # Then the devices are marked busy and the runs running, with a lease (`= ANY (ARRAY(...))`
 # keeps both updates on the primary keys: the planner cannot tell how few rows `paired` has).
-_CLAIM = f"""
+_CLAIM_TEMPLATE = f"""
 WITH RECURSIVE idle AS MATERIALIZED (
     SELECT d.id, d.name, d.platform, d.os_version, d.sms_enabled
     FROM devices d
@@ -256,30 +275,72 @@ WITH RECURSIVE idle AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), profile AS (
     SELECT DISTINCT name, platform, os_version, sms_enabled FROM idle
+), want AS MATERIALIZED (
+    SELECT least($3, count(*))::int AS n FROM idle
+), queued_org (id) AS (
+    (SELECT r.organization_id FROM test_runs r
+     WHERE r.status = '{QUEUED}' AND EXISTS (SELECT FROM idle)
+     ORDER BY r.organization_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.organization_id FROM test_runs r
+            WHERE r.status = '{QUEUED}' AND r.organization_id > q.id
+            ORDER BY r.organization_id LIMIT 1)
+    FROM queued_org q WHERE q.id IS NOT NULL
+), org AS MATERIALIZED (
+    SELECT o.id, c.cap,
+           (SELECT count(*) FROM test_runs x
+            WHERE x.organization_id = o.id AND x.status = '{RUNNING}') AS running,
+           (SELECT max(x.started_at) FROM test_runs x
+            WHERE x.organization_id = o.id AND x.started_at IS NOT NULL) AS served
+    FROM queued_org q
+    JOIN organizations o ON o.id = q.id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(o.max_concurrent_runs,
+                        {{plan_cap}}) AS cap
+    ) c
 ), candidate AS MATERIALIZED (
-    SELECT DISTINCT r.id, r.device_name, r.device_platform, r.device_os_version, r.use_sim,
-           r.priority_rank, r.created_at
-    FROM profile d CROSS JOIN LATERAL (
-        SELECT r.id, r.device_name, r.device_platform, r.device_os_version, r.use_sim,
-               r.priority_rank, r.created_at
+    SELECT DISTINCT r.id, r.organization_id, r.device_name, r.device_platform,
+           r.device_os_version, r.use_sim, r.priority_rank, r.created_at
+    FROM org o CROSS JOIN want w CROSS JOIN profile d CROSS JOIN LATERAL (
+        SELECT r.id, r.organization_id, r.device_name, r.device_platform, r.device_os_version,
+               r.use_sim, r.priority_rank, r.created_at
         FROM test_runs r
-        WHERE r.status = '{QUEUED}' AND {_MATCH}
+        WHERE r.status = '{QUEUED}' AND r.organization_id = o.id AND {_MATCH}
         ORDER BY r.priority_rank DESC, r.created_at, r.id
-        LIMIT least($3, (SELECT count(*) FROM idle))
+        LIMIT CASE WHEN o.cap = 0 THEN w.n ELSE least(w.n, greatest(o.cap - o.running, 0)) END
         FOR UPDATE OF r SKIP LOCKED
     ) r
-), ranked AS (
-    SELECT c.*, row_number() OVER (ORDER BY c.priority_rank DESC, c.created_at, c.id) AS n
-    FROM candidate c
-), pairing (n, run_id, device_id, taken) AS (
-    SELECT 0::bigint, NULL::uuid, NULL::uuid, ARRAY[]::uuid[]
+    WHERE o.cap = 0 OR o.running < o.cap
+), slot AS MATERIALIZED (
+    SELECT s.organization_id, s.running
+    FROM qualgent_claim_running(ARRAY(
+        SELECT DISTINCT c.organization_id FROM candidate c JOIN org o ON o.id = c.organization_id
+        WHERE o.cap > 0)) s
+), ranked AS MATERIALIZED (
+    SELECT c.*, CASE WHEN o.cap > 0 THEN o.cap - s.running END AS slots,
+           row_number() OVER (ORDER BY coalesce(s.running, o.running) + c.k,
+                                       o.served NULLS FIRST, c.priority_rank DESC,
+                                       c.created_at, c.id) AS n
+    FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.organization_id
+                                       ORDER BY c.priority_rank DESC, c.created_at, c.id) AS k
+        FROM candidate c
+    ) c
+    JOIN org o ON o.id = c.organization_id
+    LEFT JOIN slot s ON s.organization_id = c.organization_id
+), pairing (n, run_id, device_id, taken, capped) AS (
+    SELECT 0::bigint, NULL::uuid, NULL::uuid, ARRAY[]::uuid[], ARRAY[]::uuid[]
     UNION ALL
-    SELECT r.n, r.id, pick.id, array_remove(p.taken || pick.id, NULL)
+    SELECT r.n, r.id, pick.id, array_remove(p.taken || pick.id, NULL),
+           CASE WHEN pick.id IS NULL OR r.slots IS NULL THEN p.capped
+                ELSE p.capped || r.organization_id END
     FROM pairing p
     JOIN ranked r ON r.n = p.n + 1 AND cardinality(p.taken) < $3
     LEFT JOIN LATERAL (
         SELECT d.id FROM idle d
         WHERE {_MATCH} AND d.id <> ALL (p.taken)
+          AND (r.slots IS NULL
+               OR cardinality(array_positions(p.capped, r.organization_id)) < r.slots)
         ORDER BY d.sms_enabled, d.id
         LIMIT 1
     ) pick ON true
@@ -303,11 +364,53 @@ RETURNING r.id, a.file_path, a.package_name, p.device_id,
 """
 
 
+_PLAN_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+@functools.lru_cache(maxsize=8)
+def _claim_sql(caps: tuple[tuple[str, int], ...]) -> str:
+    """The claim with the plans' caps written in as literals: a settings value, fixed per
+    process, so one prepared statement, and the statement's parameters stay those of
+    `_CLAIM` (benchmarks EXPLAIN it with them). Names are checked by `plan_caps`."""
+    whens = " ".join(f"WHEN '{plan}' THEN {int(cap)}" for plan, cap in caps)
+    return _CLAIM_TEMPLATE.replace("{plan_cap}", f"CASE o.plan {whens} ELSE 0 END"
+                                   if whens else "0")
+
+
+_CLAIM = _claim_sql(())
+"""The claim with no cap by plan (an organization's own max_concurrent_runs still holds)."""
+
+
+def plan_caps(spec: str | Mapping[str, int] | None) -> dict[str, int]:
+    """`"enterprise=0,free=2"` (settings.plan_concurrency) as {plan: cap}; 0 is no cap.
+    Raises ValueError, naming the bad entry, on anything else."""
+    if spec is None:
+        return {}
+    if isinstance(spec, Mapping):
+        items = list(spec.items())
+    else:
+        items = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            plan, sep, cap = part.partition("=")
+            if not sep or not _PLAN_NAME.fullmatch(plan.strip()) or not cap.strip().isdigit():
+                raise ValueError(f"plan_concurrency: {part!r} is not plan=N (N >= 0)")
+            items.append((plan.strip(), int(cap)))
+    caps = {str(plan): int(cap) for plan, cap in items}
+    if any(cap < 0 for cap in caps.values()) or not all(map(_PLAN_NAME.fullmatch, caps)):
+        raise ValueError(f"plan_concurrency: {caps!r} needs plan names and caps >= 0")
+    return caps
+
+
 async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float, *, limit: int = 1,
                 busy: Collection[uuid.UUID] = (), planner: str | None = None,
-                planner_model: str | None = None) -> list[Claimed]:
+                planner_model: str | None = None,
+                concurrency: str | Mapping[str, int] | None = None) -> list[Claimed]:
     """Claim up to `limit` runs, each on a distinct idle device of this worker (never one in
-    `busy`: devices the worker knows it is still using, whatever the database says).
+    `busy`: devices the worker knows it is still using, whatever the database says), shared
+    fairly between organizations and within each organization's cap.
+
+    `concurrency`: the caps by plan (settings.plan_concurrency, "enterprise=0,free=2"; 0 or
+    absent: no cap); an organization's own max_concurrent_runs overrides its plan's.
 
     `planner` / `planner_model`: what this worker plans steps with (its settings), recorded on
     each run it claims. Recorded here because the host knows it before the run starts (the
@@ -315,7 +418,8 @@ async def claim(pool: asyncpg.Pool, worker_id: uuid.UUID, lease_s: float, *, lim
     another host records that host's choice: the planner of the latest attempt."""
     if limit < 1:
         return []
-    rows = await pool.fetch(_CLAIM, worker_id, float(lease_s), limit, list(busy), planner,
+    sql = _claim_sql(tuple(sorted(plan_caps(concurrency).items())))
+    rows = await pool.fetch(sql, worker_id, float(lease_s), limit, list(busy), planner,
                             planner_model)
     return [
         Claimed(
