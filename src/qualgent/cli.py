@@ -58,9 +58,14 @@ def serve(
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; turning
     # SIGTERM into SystemExit lets exit handlers run, so the embedded PostgreSQL stops too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging_options: dict[str, Any] = {}
+    if settings.log_format == "json":  # uvicorn's own lines too, in every process
+        from qualgent.observability.logs import uvicorn_log_config
+
+        logging_options["log_config"] = uvicorn_log_config("debug" if debug else "info")
     uvicorn.run("qualgent.api.app:from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="debug" if debug else "info",
-                **runtime.uvicorn_options())
+                **runtime.uvicorn_options(), **logging_options)
 
 
 @app.command()
@@ -92,6 +97,10 @@ def worker(
     grace_seconds: Annotated[float, typer.Option(
         help="On SIGTERM, how long runs in flight may finish before they are handed back.")
     ] = 30.0,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", envvar="QUALGENT_WORKER_METRICS_PORT",
+        help="Serve this host's Prometheus metrics (claim latency, run durations by outcome) "
+             "at http://0.0.0.0:PORT/metrics. Unset: not served.")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run a device host: register its devices, claim queued runs and execute them.
@@ -125,6 +134,13 @@ def worker(
         log.info("ADB: %s", ", ".join(serials) if serials else "every device the server lists")
     host = runtime.device_host(settings, url, devices, grace_seconds, sources=sources,
                                scan_seconds=scan_seconds, planners=planners)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from qualgent.observability.metrics import REGISTRY
+
+        start_http_server(metrics_port, registry=REGISTRY)
+        log.info("metrics: http://0.0.0.0:%d/metrics", metrics_port)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -365,6 +381,23 @@ def add_credits(
     from qualgent.orgs.admin import add_credits as op
 
     _run_admin(op, as_json, org, amount)
+
+
+@admin.command("set-concurrency")
+def set_concurrency(
+    org: Annotated[str, typer.Option("--org")],
+    max_runs: Annotated[int | None, typer.Option(
+        "--max", help="Runs it may have running at once; 0: no cap.")] = None,
+    plan_default: Annotated[bool, typer.Option(
+        "--plan-default", help="Follow QUALGENT_PLAN_CONCURRENCY for its plan again.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cap how many runs an organization may have running at once (over its plan's cap)."""
+    from qualgent.orgs.admin import set_concurrency as op
+
+    if (max_runs is None) == (not plan_default):
+        raise typer.BadParameter("give --max N or --plan-default", param_hint="--max")
+    _run_admin(op, as_json, org, None if plan_default else max_runs)
 
 
 @admin.command("create-category")

@@ -33,6 +33,10 @@ def configure_logging(settings: Settings, verbose: bool = False) -> bool:
     debug = verbose or settings.log_level.lower() == "debug"
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.log_format == "json":  # with the request and run ids (observability.logs)
+        from qualgent.observability.logs import use_json
+
+        use_json(logging.DEBUG if debug else logging.INFO)
     if not debug:
         for name in _CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -40,6 +40,8 @@ import asyncpg
 from qualgent.config import Settings
 from qualgent.db.pool import UNAVAILABLE, Backoff, asyncpg_dsn, create_pool
 from qualgent.drivers.base import Device
+from qualgent.observability import logs as log_ids
+from qualgent.observability.metrics import CLAIM_LATENCY, RUN_DURATION
 from qualgent.queue import hosts
 from qualgent.queue import lifecycle as q
 from qualgent.queue.batching import Batcher
@@ -81,6 +83,7 @@ class DeviceHost:
         self.leaving: set[uuid.UUID] = set()  # went away; their rows not yet marked so
         self.grace = grace_seconds
         self.running: dict[uuid.UUID, Execution] = {}  # by device id
+        self._claimed_at: dict[uuid.UUID, float] = {}  # by run id: for RUN_DURATION
         self.quarantined: set[uuid.UUID] = set()
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -260,11 +263,13 @@ class DeviceHost:
                     and d not in self.quarantined]
             if not idle:
                 return
+            claim_started = time.perf_counter()
             claimed = await q.claim(self.pool, self.id, self.settings.lease_seconds,
                                     limit=len(idle), busy=[*self.running, *self.leaving],
                                     planner=self.planners.name,
                                     planner_model=self.planners.model,
                                     concurrency=self.settings.plan_concurrency)
+            CLAIM_LATENCY.observe(time.perf_counter() - claim_started)
             if not claimed:
                 return
             for c in claimed:
@@ -277,7 +282,10 @@ class DeviceHost:
             self._hand_back(claimed)
             return
         run = Execution(claimed, time.monotonic() + self.settings.lease_seconds)
+        self._claimed_at[claimed.run_id] = time.monotonic()
         self.running[claimed.device_id] = run
+        # The run's log lines name it: this one, and the task's below (it copies the context)
+        named = log_ids.run_id.set(str(claimed.run_id))
         log.info("run %s (attempt %d) on %s", claimed.run_id, claimed.attempt,
                  self._name(claimed.device_id, device))
         assert self._finishes is not None
@@ -293,9 +301,11 @@ class DeviceHost:
                 log.exception("run %s: reporting failed", claimed.run_id)
             finally:
                 self.running.pop(claimed.device_id, None)
+                self._claimed_at.pop(claimed.run_id, None)  # handed back: no outcome
                 self.wake.set()
 
         run.task = asyncio.create_task(go())
+        log_ids.run_id.reset(named)
 
     def _hand_back(self, claimed: q.Claimed) -> None:
         """A run claimed on a device that is gone goes back to the queue, the attempt not
@@ -326,6 +336,11 @@ class DeviceHost:
     async def _finish_batch(self, outcomes: list[q.Outcome]) -> list[bool]:
         assert self.pool is not None
         done = await q.finish(self.pool, self.id, outcomes)
+        now = time.monotonic()
+        for o in outcomes:
+            claimed_at = self._claimed_at.pop(o.run_id, None)
+            if o.run_id in done and claimed_at is not None:
+                RUN_DURATION.labels(str(o.status)).observe(now - claimed_at)
         return [o.run_id in done for o in outcomes]
 
     async def _drain(self) -> None:
