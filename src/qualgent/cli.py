@@ -383,6 +383,23 @@ def add_credits(
     _run_admin(op, as_json, org, amount)
 
 
+@admin.command("set-concurrency")
+def set_concurrency(
+    org: Annotated[str, typer.Option("--org")],
+    max_runs: Annotated[int | None, typer.Option(
+        "--max", help="Runs it may have running at once; 0: no cap.")] = None,
+    plan_default: Annotated[bool, typer.Option(
+        "--plan-default", help="Follow QUALGENT_PLAN_CONCURRENCY for its plan again.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cap how many runs an organization may have running at once (over its plan's cap)."""
+    from qualgent.orgs.admin import set_concurrency as op
+
+    if (max_runs is None) == (not plan_default):
+        raise typer.BadParameter("give --max N or --plan-default", param_hint="--max")
+    _run_admin(op, as_json, org, None if plan_default else max_runs)
+
+
 @admin.command("create-category")
 def create_category(
     org: Annotated[str, typer.Option("--org")],

@@ -119,3 +119,16 @@ async def register_device(
     await db.commit()
     return {"id": str(device.id), "name": name, "platform": canonical, "os_version": os_version,
             "form_factor": form_factor, "sms_enabled": sms}
+
+
+async def set_concurrency(db: AsyncSession, org_id: str, max_runs: int | None) -> dict:
+    """The organization's own cap on runs running at once, over its plan's
+    (QUALGENT_PLAN_CONCURRENCY): 0 for no cap, None to follow the plan again. The next claim
+    applies it; runs already running are left to finish."""
+    if max_runs is not None and max_runs < 0:
+        raise AdminError("The cap cannot be negative (0 means no cap).")
+    org = await _org(db, org_id)
+    org.max_concurrent_runs = max_runs
+    await db.commit()
+    return {"organization_id": str(org.id),
+            "max_concurrent_runs": "plan default" if max_runs is None else max_runs}

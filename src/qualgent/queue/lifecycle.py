@@ -313,9 +313,11 @@ WITH RECURSIVE idle AS MATERIALIZED (
     WHERE o.cap = 0 OR o.running < o.cap
 ), slot AS MATERIALIZED (
     SELECT s.organization_id, s.running
-    FROM qualgent_claim_running(ARRAY(
-        SELECT DISTINCT c.organization_id FROM candidate c JOIN org o ON o.id = c.organization_id
-        WHERE o.cap > 0)) s
+    FROM (SELECT ARRAY(SELECT DISTINCT c.organization_id
+                       FROM candidate c JOIN org o ON o.id = c.organization_id
+                       WHERE o.cap > 0) AS orgs) capped
+    CROSS JOIN LATERAL qualgent_claim_running(capped.orgs) s
+    WHERE cardinality(capped.orgs) > 0
 ), ranked AS MATERIALIZED (
     SELECT c.*, CASE WHEN o.cap > 0 THEN o.cap - s.running END AS slots,
            row_number() OVER (ORDER BY coalesce(s.running, o.running) + c.k,
