@@ -22,7 +22,14 @@ from tests.serve import ServeProcess, qualgent_command
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
-FRAGMENT = ROOT / "deploy" / "README-fragment.md"
+README = ROOT / "README.md"
+
+
+def running_many_hosts() -> str:
+    """The README's section on running many hosts, whose commands must be real."""
+    text = README.read_text()
+    start = text.index("## Running many hosts")
+    return text[start:text.index("\n## ", start + 1)]
 ENV_EXAMPLE = ROOT / "deploy" / "qualgent.env.example"
 
 QUALGENT_SERVICES = ("api", "worker")
@@ -174,12 +181,12 @@ def image_command() -> list[str]:
 # --------------------------------------------------------------------------- the commands
 
 def documented_commands() -> list[list[str]]:
-    """Every `qualgent ...` the image, the compose file and the README fragment run."""
+    """Every `qualgent ...` the image, the compose file and README (many hosts) run."""
     cmds = [image_command()]
     entry = exec_form(dict(instructions())["ENTRYPOINT"])
     for svc in QUALGENT_SERVICES:
         cmds.append(entry + compose()["services"][svc]["command"])
-    for line in FRAGMENT.read_text().splitlines():
+    for line in running_many_hosts().splitlines():
         words = shlex.split(line.strip()) if "qualgent " in line else []
         while words and re.fullmatch(r"\w+=\S*", words[0]):
             words.pop(0)  # VAR=value prefixes
