@@ -240,7 +240,9 @@ _MATCH = """d.name = r.device_name AND d.platform = r.device_platform
 #  idle:       this worker's idle devices (not busy here either: $4), locked; SKIP LOCKED so
 #              two claims of one worker never book the same device.
 #  queued_org: the organizations with queued runs, one probe of ix_test_runs_org_queue each
-#              (a loose index scan): never a walk over the runs themselves.
+#              (a loose index scan): never a walk over the runs themselves. The ORDER BY
+#              names the index's leading columns so that only this partial index serves it
+#              (ix_test_runs_org_created would walk every run the organization ever had).
 #  org:        each one's cap (its own max_concurrent_runs, else its plan's; 0: no cap), its
 #              running runs and when it was last served (its latest start).
 #  candidate:  for each organization under its cap and each profile among the idle devices
@@ -280,11 +282,11 @@ WITH RECURSIVE idle AS MATERIALIZED (
 ), queued_org (id) AS (
     (SELECT r.organization_id FROM test_runs r
      WHERE r.status = '{QUEUED}' AND EXISTS (SELECT FROM idle)
-     ORDER BY r.organization_id LIMIT 1)
+     ORDER BY r.organization_id, r.device_platform, r.device_name LIMIT 1)
     UNION ALL
     SELECT (SELECT r.organization_id FROM test_runs r
             WHERE r.status = '{QUEUED}' AND r.organization_id > q.id
-            ORDER BY r.organization_id LIMIT 1)
+            ORDER BY r.organization_id, r.device_platform, r.device_name LIMIT 1)
     FROM queued_org q WHERE q.id IS NOT NULL
 ), org AS MATERIALIZED (
     SELECT o.id, c.cap,
