@@ -383,10 +383,11 @@ async def explain_claim(url: str, worker_id: uuid.UUID, devices: int, analyze: b
 def plan_shape(plan: str) -> str:
     """How the claim finds its runs: walking the queue index, or sorting every queued run."""
     head = plan.split("CTE ranked")[0].split("CTE candidate")[-1]
-    if "Sort" in head and "ix_test_runs_queue" not in head:
+    walks = "ix_test_runs_queue" in head or "ix_test_runs_org_queue" in head
+    if "Sort" in head and not walks:
         return "sorts every queued run on each claim (cost grows with queue depth)"
-    if "ix_test_runs_queue" in head:
-        return "walks ix_test_runs_queue in order and stops after the runs it needs"
+    if walks:
+        return "walks the queue index in order and stops after the runs it needs"
     return "other (see --explain)"
 
 

@@ -255,6 +255,13 @@ class TestRun(Base):
         ),
         Index("ix_test_runs_lease", "lease_expires_at", postgresql_where="status = 'running'"),
         Index("ix_test_runs_case_created", "test_case_id", "created_at"),
+        Index("ix_test_runs_org_queue", "organization_id", "device_platform", "device_name",
+              text("priority_rank DESC"), "created_at", "id",
+              postgresql_where="status = 'queued'"),
+        Index("ix_test_runs_org_running", "organization_id",
+              postgresql_where="status = 'running'"),
+        Index("ix_test_runs_org_started", "organization_id", "started_at",
+              postgresql_where="started_at IS NOT NULL"),
         Index("ix_test_runs_finished_unpruned", "finished_at",
               postgresql_where="finished_at IS NOT NULL AND artifacts_pruned_at IS NULL"),
     )
