@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from qualgent.db.pool import Backoff
+from qualgent.db.pool import Backoff, watch_loss, while_alive
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +150,11 @@ class KeyCache:
         """Serve from the cache for as long as one LISTEN connection lives."""
         conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
         try:
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
+            lost = watch_loss(conn)
             await conn.add_listener(CHANNEL, self._on_notify)
             self.clear()  # anything cached before this point may predate a revocation
             self.listening = True
-            while not lost.is_set():
-                try:
-                    await asyncio.wait_for(lost.wait(), check_seconds)
-                except TimeoutError:
-                    await asyncio.wait_for(conn.execute("SELECT 1"), check_seconds)
+            await while_alive(conn, lost, check_seconds)
         finally:
             self._stop_serving()
             conn.terminate()

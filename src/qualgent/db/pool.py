@@ -23,6 +23,7 @@ retry those, and only those, spacing their attempts with `Backoff`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 
@@ -78,3 +79,21 @@ async def create_pool(url: str, size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(url), min_size=1, max_size=size, init=_init, reset=_keep
     )
+
+
+def watch_loss(conn: asyncpg.Connection) -> asyncio.Event:
+    """An event set when `conn` is terminated (for the LISTEN connections)."""
+    lost = asyncio.Event()
+    conn.add_termination_listener(lambda _conn: lost.set())
+    return lost
+
+
+async def while_alive(conn: asyncpg.Connection, lost: asyncio.Event,
+                      check_seconds: float) -> None:
+    """Return when `conn` is lost (`lost`, from watch_loss, is set); prove it alive with a
+    `SELECT 1` every `check_seconds` meanwhile, which raises if it is not."""
+    while not lost.is_set():
+        try:
+            await asyncio.wait_for(lost.wait(), check_seconds)
+        except TimeoutError:
+            await asyncio.wait_for(conn.execute("SELECT 1"), check_seconds)

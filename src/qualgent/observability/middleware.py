@@ -12,18 +12,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qualgent.api.routing import iter_route_contexts
 from qualgent.observability import logs
 from qualgent.observability.metrics import HTTP_LATENCY
-
-try:  # FastAPI >= 0.137.2 keeps an included router as one node of app.routes
-    from fastapi.routing import iter_route_contexts
-except ImportError:  # older versions copy the included routes into app.routes
-    def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
-        return routes
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNMATCHED = "<unmatched>"

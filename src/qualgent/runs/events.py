@@ -36,7 +36,7 @@ from fastapi.responses import StreamingResponse
 
 from qualgent.api.auth import Auth
 from qualgent.api.errors import ApiError
-from qualgent.db.pool import UNAVAILABLE, Backoff
+from qualgent.db.pool import UNAVAILABLE, Backoff, watch_loss
 from qualgent.runs.views import run_link
 
 log = logging.getLogger(__name__)
@@ -253,13 +253,8 @@ class EventHub:
     async def _listen_once(self, dsn: str, check_seconds: float) -> None:
         conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
         try:
-            lost = asyncio.Event()
-
-            def on_lost(_conn: object) -> None:
-                lost.set()
-                self._kick.set()
-
-            conn.add_termination_listener(on_lost)
+            lost = watch_loss(conn)
+            conn.add_termination_listener(lambda _conn: self._kick.set())  # stop waiting
             await conn.add_listener(CHANNEL, self._on_notify)
             self.connected = True
             while not lost.is_set():

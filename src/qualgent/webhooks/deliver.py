@@ -28,7 +28,7 @@ import httpx
 
 from qualgent import __version__
 from qualgent.config import Settings
-from qualgent.db.pool import UNAVAILABLE, Backoff
+from qualgent.db.pool import UNAVAILABLE, Backoff, watch_loss, while_alive
 from qualgent.runs import queries
 from qualgent.runs.views import run_view
 from qualgent.webhooks import service, signing
@@ -264,15 +264,10 @@ async def _listen_once(dsn: str, wake: asyncio.Event, backoff: Backoff,
                        check_seconds: float) -> None:
     conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
     try:
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _conn: lost.set())
+        lost = watch_loss(conn)
         await conn.add_listener(CHANNEL, lambda *_args: wake.set())
         wake.set()
         backoff.reset()
-        while not lost.is_set():
-            try:
-                await asyncio.wait_for(lost.wait(), check_seconds)
-            except TimeoutError:
-                await asyncio.wait_for(conn.execute("SELECT 1"), check_seconds)
+        await while_alive(conn, lost, check_seconds)
     finally:
         conn.terminate()
