@@ -17,9 +17,18 @@ JOIN app_files a ON a.id = r.app_file_id
 
 _ONE = _SELECT + "WHERE r.id = $1 AND r.organization_id = $2"
 
-_PAGE = _SELECT + """
+# The list of runs (GET /v1/jobs/list and the Runs page, which filters and names the
+# category): most recent first, strictly after the cursor position.
+_PAGE = """
+SELECT r.*, c.name AS case_name, a.app_name, a.version AS app_version, k.name AS category
+FROM test_runs r
+JOIN test_cases c ON c.id = r.test_case_id
+JOIN app_files a ON a.id = r.app_file_id
+LEFT JOIN categories k ON k.id = c.category_id
 WHERE r.organization_id = $1
   AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::uuid))
+  AND ($5::text IS NULL OR r.status = $5)
+  AND (NOT $6::bool OR c.category_id IS NOT DISTINCT FROM $7::uuid)
 ORDER BY r.created_at DESC, r.id DESC
 LIMIT $4
 """
@@ -30,11 +39,15 @@ async def run_row(pg: asyncpg.Pool, org_id: uuid.UUID, run_id: uuid.UUID):  # no
 
 
 async def run_page(
-    pg: asyncpg.Pool, org_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
+    pg: asyncpg.Pool, org_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int,
+    *, status: str | None = None, by_category: bool = False,
+    category_id: uuid.UUID | None = None,
 ) -> list[asyncpg.Record]:
-    """Up to `limit` runs, most recent first, strictly after the cursor position."""
+    """Up to `limit` runs, most recent first, strictly after the cursor position; only those
+    with `status`, and with `by_category` only those of `category_id` (None: no category)."""
     when, run_id = after if after else (None, None)
-    return await pg.fetch(_PAGE, org_id, when, run_id, limit)
+    return await pg.fetch(_PAGE, org_id, when, run_id, limit, status, by_category,
+                          category_id)
 
 
 _STEPS = """

@@ -28,13 +28,13 @@ from starlette.responses import Response, StreamingResponse
 
 from qualgent.api.deps import Ctx
 from qualgent.domain import NotFound, parse_id
+from qualgent.queue.states import TERMINAL
 from qualgent.runs import queries, views
 from qualgent.storage import BlobStore, keys
 from qualgent.web.pages import SignedIn, render
 
 router = APIRouter(include_in_schema=False)
 
-FINAL = ("passed", "failed", "completed")
 MAX_ATTEMPT = 2**31 - 1
 LOG_TAIL_BYTES = 8192
 LOG_TAIL_LINES = 20
@@ -308,7 +308,7 @@ async def _context(request: Request, ctx: Any, viewer: Any, raw_id: str,
         if baseline is not None:
             baseline_steps, _, _ = await _steps(ctx, baseline["id"], max(baseline["attempts"], 1),
                                              baseline)
-    final = run["status"] in FINAL
+    final = run["status"] in TERMINAL
     explicit = raw_attempt not in (None, "", "latest") and notice is None
     live_url = None
     if not final:

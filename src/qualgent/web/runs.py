@@ -18,31 +18,16 @@ from starlette.responses import Response
 from qualgent.accounts.sessions import Viewer
 from qualgent.api.deps import Ctx, Session
 from qualgent.categories import service as categories
+from qualgent.queue.states import TERMINAL, RunStatus
 from qualgent.runs import cursor as cursors
+from qualgent.runs import queries
 from qualgent.web.pages import SignedIn, render, viewer_of
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-STATUSES = ("queued", "running", "passed", "failed", "completed")
-UNFINISHED = ("queued", "running")
+STATUSES = tuple(RunStatus)  # queued, running, then the final ones
 NO_CATEGORY = "none"
-
-_PAGE = """
-SELECT r.id, r.status, r.progress, r.created_at, r.finished_at, r.device_name,
-       r.device_platform, r.device_os_version, c.name AS case_name, a.app_name,
-       a.version AS app_version, k.name AS category
-FROM test_runs r
-JOIN test_cases c ON c.id = r.test_case_id
-JOIN app_files a ON a.id = r.app_file_id
-LEFT JOIN categories k ON k.id = c.category_id
-WHERE r.organization_id = $1
-  AND ($2::text IS NULL OR r.status = $2)
-  AND (NOT $3::bool OR c.category_id IS NOT DISTINCT FROM $4::uuid)
-  AND ($5::timestamptz IS NULL OR (r.created_at, r.id) < ($5::timestamptz, $6::uuid))
-ORDER BY r.created_at DESC, r.id DESC
-LIMIT $7
-"""
 
 
 @dataclass
@@ -90,9 +75,9 @@ async def _filters(db: Session, viewer: Viewer, status: str, category: str,
 
 
 async def _page(pg: asyncpg.Pool, org_id: uuid.UUID, f: Filters) -> tuple[list, str | None]:
-    when, run_id = cursors.decode(f.cursor) if f.cursor else (None, None)
-    rows = await pg.fetch(_PAGE, org_id, f.status or None, bool(f.category), f.category_id,
-                          when, run_id, PAGE_SIZE + 1)
+    after = cursors.decode(f.cursor) if f.cursor else None
+    rows = await queries.run_page(pg, org_id, after, PAGE_SIZE + 1, status=f.status or None,
+                                  by_category=bool(f.category), category_id=f.category_id)
     page = rows[:PAGE_SIZE]
     more = cursors.encode(page[-1]["created_at"], page[-1]["id"]) if len(rows) > PAGE_SIZE \
         else None
@@ -111,7 +96,7 @@ async def _context(db: Session, ctx: Ctx, viewer: Viewer, status: str, category:
                    after: str) -> dict:
     f, options = await _filters(db, viewer, status[:20], category[:100], after[:200])
     rows, more = await _page(ctx.pg, viewer.organization_id, f)
-    live = any(r["status"] in UNFINISHED for r in rows)
+    live = any(r["status"] not in TERMINAL for r in rows)
     return {"runs": rows, "filters": f, "categories": options, "statuses": STATUSES,
             "summary": _summary(rows),
             "older": f.query(cursor=more) if more else None,
